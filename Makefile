@@ -1,0 +1,43 @@
+# depthnet_nano_ros developer entry points. Quick start: `make demo`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+BUILD := $(CURDIR)/build
+export AMENT_PREFIX_PATH := $(VENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH),)
+export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_large_data.xml
+export PYTHONUNBUFFERED := 1
+DEMO_OUT ?= $(CURDIR)/demo_out
+PYTEST_ARGS ?=
+
+.PHONY: venv install test lint demo clean images
+
+venv: $(VENV)/.deps-stamp
+
+$(VENV)/.deps-stamp: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Build messages and install the package into the venv (symlinked Python, launch and config).
+install: venv
+	@rm -f $(BUILD)/CMakeCache.txt.stale
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
+	  -DDEPTHNET_PYTHON=$(PY) -DDEPTHNET_INSTALL_BIN=ON -DAMENT_CMAKE_SYMLINK_INSTALL=ON \
+	  -DBUILD_TESTING=OFF > $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
+	cmake --build $(BUILD) -j2 >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
+	cmake --install $(BUILD) >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
+	@echo "installed depthnet_nano_ros into $(VENV) (log: $(BUILD).log)"
+
+test: install
+	cd test && $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check depthnet_nano_ros test launch
+
+demo: install
+	$(PY) -m depthnet_nano_ros.demo --output $(DEMO_OUT) $(if $(KITTI),--kitti $(KITTI),) $(if $(DRIVE),--drive $(DRIVE),)
+
+clean:
+	rm -rf $(BUILD) $(BUILD).log

@@ -1,0 +1,63 @@
+"""`depthnet_nano`: the project's one command-line tool, with subcommands.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from depthnet_nano_ros.errors import DepthNetNanoError
+
+#: command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("depthnet_nano_ros.model.info_command", "parameters, MACs and NetScore of the network"),
+    "export": ("depthnet_nano_ros.inference.export_command", "export to ONNX / TensorRT / torch2trt"),
+    "predict": ("depthnet_nano_ros.inference.predict_command", "depth for image files (.npy + .png)"),
+    "bench": ("depthnet_nano_ros.inference.bench_command", "latency benchmark, optionally vs peers"),
+    "bench-node": ("depthnet_nano_ros.ros.bench_node", "end-to-end benchmark of the ROS 2 depth node"),
+    "kitti2bag": ("depthnet_nano_ros.kitti.kitti2bag_command", "KITTI raw/object -> rosbag2"),
+    "synth-drive": ("depthnet_nano_ros.kitti.synth_command", "synthetic KITTI-format drive"),
+    "evaluate": ("depthnet_nano_ros.evaluation.evaluate_command", "score depth against lidar"),
+    "train": ("depthnet_nano_ros.training.train_command", "train DepthNet Nano"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; subcommand parsers are filled lazily in :func:`main`."""
+    parser = argparse.ArgumentParser(
+        prog="depthnet_nano", description="DepthNet Nano monocular depth: tools for ROS 2 users."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv`, run the chosen subcommand, turn library errors into exit code 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv or ["--help"])
+        return 2
+    name = argv[0]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"depthnet_nano {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except DepthNetNanoError as exc:
+        print(f"depthnet_nano {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"depthnet_nano {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

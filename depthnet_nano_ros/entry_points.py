@@ -1,0 +1,17 @@
+"""Console entry points installed as `depthnet_nano` and `depth_node`."""
+
+from __future__ import annotations
+
+
+def main_depthnet_nano() -> int:
+    """`depthnet_nano` CLI."""
+    from depthnet_nano_ros.cli import main
+
+    return main()
+
+
+def main_depth_node() -> int:
+    """`depth_node`: the ROS 2 depth node."""
+    from depthnet_nano_ros.ros.depth_node import main
+
+    return main() or 0

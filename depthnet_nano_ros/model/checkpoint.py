@@ -1,0 +1,128 @@
+"""Checkpoints: weights plus everything needed to rebuild and trust them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.model.config import DepthNetNanoConfig
+from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
+from depthnet_nano_ros.model.transforms import DEFAULT_INPUT_SIZE, check_input_size
+
+FORMAT = "depthnet_nano_checkpoint"
+VERSION = 1
+#: The reference checkpoint shipped inside the package (see MODEL_CARD.md).
+REFERENCE_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "depthnet_nano_ref.pt"
+
+
+class CheckpointError(DepthNetNanoError):
+    """A checkpoint is missing, corrupt, or does not match the model."""
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint says about itself besides its weights."""
+
+    path: Path
+    model_config: DepthNetNanoConfig
+    input_size: tuple[int, int]
+    train_config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    git_rev: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+
+
+def default_checkpoint_path() -> Path:
+    """The shipped reference checkpoint; raises CheckpointError if it is not installed."""
+    if not REFERENCE_CHECKPOINT.is_file():
+        raise CheckpointError(
+            f"reference checkpoint {REFERENCE_CHECKPOINT} is missing: reinstall the package "
+            "or pass --checkpoint PATH (train one with `depthnet_nano train`)"
+        )
+    return REFERENCE_CHECKPOINT
+
+
+def save_checkpoint(path: str | Path, model: DepthNetNano, *, input_size: tuple[int, int],
+                    half: bool = False, train_config: dict[str, Any] | None = None,
+                    metrics: dict[str, Any] | None = None, git_rev: str | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename); `half` stores fp16 weights."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT, "version": VERSION, "model_config": model.cfg.to_dict(),
+        "input_size": list(check_input_size(input_size)), "state_dict": state,
+        "train_config": train_config or {}, "metrics": metrics or {}, "git_rev": git_rev,
+        "extra": extra or {},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_payload(path: Path) -> tuple[dict[str, Any], str]:
+    """Load the raw checkpoint dict and its sha256, with errors that name the file."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: pass an existing .pt file")
+    data = path.read_bytes()
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a torch file ({type(exc).__name__}: {exc}); "
+            "re-download or re-train it"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a depthnet_nano checkpoint (no format={FORMAT!r} field); "
+            "create checkpoints with `depthnet_nano train`"
+        )
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}, this package reads "
+            f"version {VERSION}; upgrade depthnet_nano_ros"
+        )
+    return payload, hashlib.sha256(data).hexdigest()
+
+
+def load_checkpoint(path: str | Path | None = None) -> tuple[DepthNetNano, CheckpointInfo]:
+    """Rebuild the model (fp32, eval mode) from `path` (default: the reference checkpoint)."""
+    path = Path(path) if path is not None else default_checkpoint_path()
+    payload, sha = _read_payload(path)
+    try:
+        cfg = DepthNetNanoConfig.from_dict(payload["model_config"])
+        model = DepthNetNano(cfg)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an invalid model_config: {exc}") from exc
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint {path} does not match its model config: missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]}; it was saved by an incompatible version"
+        )
+    model.eval()
+    info = CheckpointInfo(
+        path=path, model_config=cfg,
+        input_size=tuple(payload.get("input_size", DEFAULT_INPUT_SIZE)),  # type: ignore[arg-type]
+        train_config=payload.get("train_config") or {}, metrics=payload.get("metrics") or {},
+        git_rev=payload.get("git_rev"), extra=payload.get("extra") or {}, sha256=sha,
+    )
+    return model, info

@@ -1,0 +1,38 @@
+"""Shared fixtures: paths to the shared KITTI data (tests skip with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+KITTI_SAMPLE = SHARED / "data" / "kitti_sample"
+KITTI_DATE_DIR = KITTI_SAMPLE / "2011_09_26"
+KITTI_DRIVE_DIR = KITTI_DATE_DIR / "2011_09_26_drive_0005_sync"
+KITTI_OBJECT = SHARED / "data" / "kitti_object_sample"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared KITTI data not found at {path} (clone with ../shared beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kitti_date_dir() -> Path:
+    """`../shared/data/kitti_sample/2011_09_26` (real KITTI raw, drive 0005)."""
+    return _require(KITTI_DRIVE_DIR).parent
+
+
+@pytest.fixture(scope="session")
+def kitti_drive_dir() -> Path:
+    """`.../2011_09_26_drive_0005_sync`."""
+    return _require(KITTI_DRIVE_DIR)
+
+
+@pytest.fixture(scope="session")
+def kitti_object_dir() -> Path:
+    """`../shared/data/kitti_object_sample` (KITTI object layout)."""
+    return _require(KITTI_OBJECT / "training")
