@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import random
 from pathlib import Path
 
 import pytest
+
+# Keep DDS traffic on this machine and away from other test sessions running concurrently.
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
