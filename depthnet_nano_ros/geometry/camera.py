@@ -1,0 +1,56 @@
+"""Pinhole intrinsics from sensor_msgs/CameraInfo fields, validated (ROS-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthnet_nano_ros.errors import DepthNetNanoError
+
+
+class CameraInfoError(DepthNetNanoError):
+    """A CameraInfo that cannot describe the image it comes with."""
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """fx, fy, cx, cy in pixels for an image of width x height (image_geometry's P convention)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+
+def intrinsics_from_camera_info(p: Sequence[float], width: int, height: int,
+                                image_size: tuple[int, int] | None = None) -> Intrinsics:
+    """CameraInfo P (3x4, row-major) and size -> Intrinsics, as image_geometry reads them.
+
+    `image_size` = (height, width) of the image the info is used with; a different size, a zero
+    or non-finite focal length or principal point raise CameraInfoError.
+    """
+    proj = np.asarray(p, dtype=np.float64).reshape(-1)
+    if proj.size != 12:
+        raise CameraInfoError(f"CameraInfo P has {proj.size} values, expected 12 (3x4)")
+    proj = proj.reshape(3, 4)
+    fx, fy, cx, cy = proj[0, 0], proj[1, 1], proj[0, 2], proj[1, 2]
+    if not np.all(np.isfinite([fx, fy, cx, cy])):
+        raise CameraInfoError(
+            f"CameraInfo P has non-finite intrinsics (fx={fx}, fy={fy}, cx={cx}, cy={cy}); "
+            "recalibrate the camera"
+        )
+    if fx == 0.0 or fy == 0.0:
+        raise CameraInfoError(
+            f"CameraInfo P has zero focal length (fx={fx}, fy={fy}): the camera is uncalibrated; "
+            "publish a calibrated CameraInfo (P[0]=fx, P[5]=fy)"
+        )
+    if image_size is not None and (int(height), int(width)) != tuple(image_size):
+        raise CameraInfoError(
+            f"CameraInfo size {width}x{height} differs from the image size "
+            f"{image_size[1]}x{image_size[0]}; remap camera_info to the info of this image"
+        )
+    return Intrinsics(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
