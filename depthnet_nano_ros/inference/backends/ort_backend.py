@@ -1,0 +1,60 @@
+"""ONNX Runtime backend: CUDA provider when present, else a tuned CPU session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from depthnet_nano_ros.inference.availability import ort_cuda_available, physical_cores
+from depthnet_nano_ros.inference.errors import InferenceError
+
+
+def session_options(threads: int | None = None, profile_prefix: str | None = None):
+    """CPU session settings: all graph fusions, one intra-op thread per physical core."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = threads or physical_cores()
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return so
+
+
+class OrtBackend:
+    """An InferenceSession over a serialized ONNX model with a static 1x3xHxW input."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model_bytes: bytes, input_size: tuple[int, int], *, source: str | Path,
+                 threads: int | None = None, use_cuda: bool | None = None,
+                 profile_prefix: str | None = None) -> None:
+        import onnxruntime as ort
+
+        use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
+        providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(
+                model_bytes, sess_options=session_options(threads, profile_prefix),
+                providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise InferenceError(
+                f"onnxruntime cannot load {source}: {str(exc).splitlines()[0]}; re-export it "
+                "with `depthnet_nano export --format onnx`") from exc
+        self.input_size = input_size
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        self.providers = self.session.get_providers()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """(1,3,h,w) float32 -> (1,1,h,w) float32."""
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def end_profiling(self) -> str:
+        """Stop profiling and return the JSON trace file path."""
+        return self.session.end_profiling()

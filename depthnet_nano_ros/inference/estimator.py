@@ -1,0 +1,141 @@
+"""DepthEstimator: one API over torch, onnxruntime, TensorRT and torch2trt.
+
+    est = DepthEstimator.create(checkpoint=None, engine=None, backend="auto", precision="fp32")
+    pred = est.estimate(image_uint8_HxWx3, encoding="rgb8")   # pred.depth: HxW float32 metres
+
+Pre-processing (resize + ImageNet normalization) and the output -> metres conversion are the
+model package's own functions, so every backend sees exactly what training saw.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from depthnet_nano_ros.inference.availability import (
+    auto_backend,
+    cuda_available,
+    missing_requirements,
+)
+from depthnet_nano_ros.inference.backends.base import Backend
+from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.model.depth_param import output_to_depth_np
+from depthnet_nano_ros.model.transforms import check_input_size, prepare_input, resize_depth
+
+BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
+PRECISIONS = ("fp32", "fp16", "int8")
+ENCODINGS = ("rgb8", "bgr8")
+ENGINE_SUFFIXES = {".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt",
+                   ".trt": "tensorrt", ".pth": "torch2trt"}
+
+
+@dataclass
+class DepthPrediction:
+    """Metric depth at the image's resolution plus per-stage wall times in milliseconds."""
+
+    depth: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _require_backend(backend: str) -> None:
+    """InferenceError naming what `backend` lacks here and what `auto` would use."""
+    missing = missing_requirements(backend)
+    if missing:
+        raise InferenceError(
+            f"backend {backend!r} is not usable on this machine: missing {', '.join(missing)}; "
+            f"backend 'auto' would use {auto_backend()!r} here"
+        )
+
+
+def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Validate a requested network input size (multiples of 32)."""
+    if size is None:
+        return None
+    try:
+        return check_input_size(size)
+    except ValueError as exc:
+        raise InferenceError(str(exc)) from exc
+
+
+class DepthEstimator:
+    """A loaded network on one backend; `estimate` turns uint8 images into metres."""
+
+    def __init__(self, engine: Backend, *, min_depth: float, max_depth: float,
+                 model_hash: str = "", source: str = "") -> None:
+        self._engine = engine
+        self.min_depth = float(min_depth)
+        self.max_depth = float(max_depth)
+        self.model_hash = model_hash
+        self.source = source
+
+    @property
+    def backend(self) -> str:
+        """The backend actually used: torch | onnxruntime | tensorrt | torch2trt."""
+        return self._engine.name
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Network input (height, width)."""
+        return self._engine.input_size
+
+    @property
+    def engine(self) -> Backend:
+        """The backend object (for benchmarks and profiling)."""
+        return self._engine
+
+    @classmethod
+    def create(cls, checkpoint: str | Path | None = None, engine: str | Path | None = None,
+               backend: str = "auto", precision: str = "fp32",
+               input_size: tuple[int, int] | None = None) -> DepthEstimator:
+        """Load from a checkpoint (default: the reference one) or an exported engine."""
+        if backend not in BACKEND_NAMES:
+            raise InferenceError(f"unknown backend {backend!r}; choose one of {BACKEND_NAMES}")
+        if precision not in PRECISIONS:
+            raise InferenceError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+        if backend != "auto":
+            _require_backend(backend)
+        size = _check_size(input_size)
+        if engine is not None:
+            from depthnet_nano_ros.inference.loaders import from_engine
+
+            return from_engine(cls, Path(engine), checkpoint, backend, precision, size)
+        from depthnet_nano_ros.inference.loaders import from_checkpoint
+
+        return from_checkpoint(cls, checkpoint, backend, precision, size)
+
+    def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> DepthPrediction:
+        """HxWx3 uint8 image (rgb8 or bgr8) -> HxW float32 depth in metres + timings."""
+        t0 = time.perf_counter()
+        if encoding not in ENCODINGS:
+            raise InferenceError(f"unsupported encoding {encoding!r}; use one of {ENCODINGS} "
+                                 "(convert other encodings with geometry.image_codec first)")
+        if (not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3
+                or image.dtype != np.uint8):
+            desc = (f"shape {image.shape} dtype {image.dtype}" if isinstance(image, np.ndarray)
+                    else type(image).__name__)
+            raise InferenceError(f"expected an HxWx3 uint8 {encoding} image, got {desc}")
+        rgb = np.ascontiguousarray(image[..., ::-1]) if encoding == "bgr8" else image
+        x = prepare_input(rgb, self.input_size)
+        t1 = time.perf_counter()
+        out = self._engine.run(x)
+        t2 = time.perf_counter()
+        depth = output_to_depth_np(np.asarray(out, dtype=np.float32).reshape(self.input_size),
+                                   self.min_depth, self.max_depth)
+        depth = resize_depth(depth, image.shape[:2])
+        t3 = time.perf_counter()
+        return DepthPrediction(depth, {"preprocess": (t1 - t0) * 1e3,
+                                       "inference": (t2 - t1) * 1e3,
+                                       "postprocess": (t3 - t2) * 1e3})
+
+    def __repr__(self) -> str:
+        h, w = self.input_size
+        return (f"DepthEstimator(backend={self.backend!r}, input_size={h}x{w}, "
+                f"source={self.source!r})")
+
+
+def default_device() -> str:
+    """"cuda" when torch sees a GPU, else "cpu"."""
+    return "cuda" if cuda_available() else "cpu"

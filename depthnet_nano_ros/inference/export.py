@@ -1,0 +1,168 @@
+"""ONNX export: static shape, opset 17, BatchNorm folded, TensorRT-parser-friendly operators.
+
+The graph comes from torch's dynamo exporter (clean: no Identity/Shape plumbing) and carries
+its provenance in ``metadata_props`` (model hash, input size, depth range), which the
+estimator reads back so an exported file is self-describing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION, atomic_write_bytes
+from depthnet_nano_ros.inference.errors import InferenceError
+
+OPSET = 17
+INPUT_NAME = "image"
+OUTPUT_NAME = "output"
+META_PREFIX = "depthnet_nano."
+#: Operators TensorRT's ONNX parser supports and the exported graphs may contain.
+ALLOWED_OPS = frozenset({
+    "Conv", "Selu", "Relu", "Concat", "Resize", "AveragePool", "MaxPool", "Add", "Mul",
+    "BatchNormalization", "Clip", "Sigmoid", "Slice", "Split", "Pad", "Identity",
+    "QuantizeLinear", "DequantizeLinear",
+})
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of `model` with each conv -> BatchNorm pair (PBEP projections) fused into the conv."""
+    model = copy.deepcopy(model).eval()
+    for module in model.modules():
+        conv, bn = getattr(module, "project_in", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            module.project_in = fuse_conv_bn_eval(conv, bn)
+            module.bn = nn.Identity()
+    return model
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's prints, warnings and log lines (library code never prints)."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+              contextlib.redirect_stderr(io.StringIO())):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def export_onnx_bytes(model: nn.Module, input_size: tuple[int, int],
+                      metadata: dict[str, Any] | None = None) -> bytes:
+    """Serialized ONNX model of `model` at 1x3xHxW, BatchNorm folded, checked, with metadata."""
+    import onnx
+
+    h, w = input_size
+    model = fold_batchnorm(model.float().cpu())
+    x = torch.zeros(1, 3, h, w)
+    try:
+        with _quiet_exporter(), torch.inference_mode(False), torch.no_grad():
+            program = torch.onnx.export(
+                model, (x,), None, dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME], external_data=False, optimize=True,
+            )
+        proto = program.model_proto
+    except Exception as exc:  # the exporter raises many types
+        raise InferenceError(f"ONNX export of {type(model).__name__} failed: {exc}") from exc
+    meta = {"format_version": EXPORT_VERSION, "input_height": h, "input_width": w,
+            "model": type(model).__name__, **(metadata or {})}
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = META_PREFIX + k, str(v)
+    proto.producer_name = "depthnet_nano_ros"
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def export_onnx(model: nn.Module, path: str | Path, input_size: tuple[int, int],
+                metadata: dict[str, Any] | None = None) -> Path:
+    """Export to `path` atomically; returns the path."""
+    return atomic_write_bytes(Path(path), export_onnx_bytes(model, input_size, metadata))
+
+
+def load_onnx(path: str | Path):
+    """Read and check an ONNX file, with errors naming the file and the fix."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise InferenceError(f"ONNX model {path} does not exist: export one with "
+                             "`depthnet_nano export --format onnx --output PATH`")
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # DecodeError, ValidationError, ...
+        raise InferenceError(
+            f"ONNX model {path} is truncated or corrupt ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export it with "
+            "`depthnet_nano export --format onnx`"
+        ) from exc
+    if not proto.graph.node:
+        raise InferenceError(f"ONNX model {path} has an empty graph; re-export it")
+    return proto
+
+
+def onnx_metadata(proto) -> dict[str, str]:
+    """The depthnet_nano.* metadata of an exported model (prefix stripped)."""
+    return {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props
+            if p.key.startswith(META_PREFIX)}
+
+
+def onnx_input_size(proto) -> tuple[int, int]:
+    """Static (h, w) of the model's image input; InferenceError when not 1x3xHxW static."""
+    inp = proto.graph.input[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in inp.type.tensor_type.shape.dim]
+    if len(dims) != 4 or dims[1] != 3 or None in dims[2:]:
+        raise InferenceError(f"ONNX input {inp.name!r} has shape {dims}; expected a static "
+                             "1x3xHxW image input (export with depthnet_nano export)")
+    return int(dims[2]), int(dims[3])
+
+
+def disallowed_ops(proto, allowed: frozenset[str] = ALLOWED_OPS) -> set[str]:
+    """Operators in the graph outside the TensorRT-friendly allow-list."""
+    return {n.op_type for n in proto.graph.node} - allowed
+
+
+def onnx_runtime_tag() -> str:
+    """What an exported graph depends on besides the weights: exporter and export passes."""
+    return f"torch-{torch.__version__}-opset{OPSET}-export{EXPORT_VERSION}"
+
+
+def cached_onnx_bytes(model: nn.Module, input_size: tuple[int, int], model_hash: str,
+                      metadata: dict[str, Any] | None = None) -> bytes:
+    """The model's fp32 ONNX export from the artifact cache, exporting (and caching) on a miss."""
+    from depthnet_nano_ros.inference.engine_cache import ArtifactKey, lookup, write_artifact
+
+    key = ArtifactKey("onnx", model_hash, tuple(input_size), "fp32", onnx_runtime_tag())
+    hit = lookup(key, ".onnx")
+    if hit is not None:
+        try:
+            return hit.read_bytes()
+        except OSError:
+            pass
+    data = export_onnx_bytes(model, input_size, {"model_hash": model_hash, **(metadata or {})})
+    try:
+        from depthnet_nano_ros.inference.engine_cache import cache_path
+
+        write_artifact(cache_path(key, ".onnx"), data, key)
+    except OSError:
+        pass  # a read-only cache only costs a re-export next time
+    return data

@@ -1,0 +1,168 @@
+"""How DepthEstimator.create turns a checkpoint or an exported artifact into a backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
+from depthnet_nano_ros.inference.engine_cache import model_hash
+from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.model.checkpoint import load_checkpoint
+
+if TYPE_CHECKING:
+    from depthnet_nano_ros.inference.estimator import DepthEstimator
+
+
+def _resolve(backend: str, engine_kind: str | None = None) -> str:
+    """Concrete backend for `auto` given what the artifact allows."""
+    if backend != "auto":
+        return backend
+    if engine_kind == "tensorrt":
+        return "tensorrt"
+    if engine_kind == "torch2trt":
+        return "torch2trt"
+    choice = auto_backend()
+    return "onnxruntime" if engine_kind == "onnx" and choice == "torch" else choice
+
+
+def _check_requested_size(path: Path, have: tuple[int, int],
+                          want: tuple[int, int] | None) -> None:
+    """InferenceError when an artifact's fixed input size differs from the requested one."""
+    if want is not None and tuple(want) != tuple(have):
+        raise InferenceError(
+            f"{path} was exported for input {have[0]}x{have[1]} but input_size "
+            f"{want[0]}x{want[1]} was requested; re-export with --height {want[0]} "
+            f"--width {want[1]} or drop the input size"
+        )
+
+
+def from_checkpoint(cls: type[DepthEstimator], checkpoint: str | Path | None, backend: str,
+                    precision: str, size: tuple[int, int] | None) -> DepthEstimator:
+    """Load weights (None = the reference checkpoint) and put them on `backend`."""
+    from depthnet_nano_ros.inference.estimator import default_device
+
+    model, info = load_checkpoint(checkpoint)
+    size = size or tuple(info.input_size)
+    cfg = info.model_config
+    depth_meta = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth}
+    resolved = _resolve(backend)
+    mhash = model_hash(model)
+    common = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth, "model_hash": mhash,
+              "source": str(info.path)}
+    if resolved == "torch":
+        from depthnet_nano_ros.inference.backends.torch_backend import TorchBackend
+
+        return cls(TorchBackend(model, size, device=default_device(), precision=precision),
+                   **common)
+    if resolved == "torch2trt":
+        from depthnet_nano_ros.inference.backends.torch2trt_backend import Torch2trtBackend
+
+        return cls(Torch2trtBackend.from_model(model, size, precision=precision), **common)
+    from depthnet_nano_ros.inference.export import cached_onnx_bytes
+
+    if resolved == "onnxruntime":
+        _check_ort_precision(precision, info.path)
+        from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
+
+        data = cached_onnx_bytes(model, size, mhash, depth_meta)
+        return cls(OrtBackend(data, size, source=info.path), **common)
+    from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
+    from depthnet_nano_ros.inference.tensorrt_build import cached_engine
+
+    data = cached_onnx_bytes(model, size, mhash, depth_meta)
+    engine_path = cached_engine(data, mhash, size, precision)
+    return cls(TrtBackend.from_file(engine_path, model_hash=mhash), **common)
+
+
+def _check_ort_precision(precision: str, source: Path | str) -> None:
+    """onnxruntime runs the graph's own precision; fp16/int8 need a matching export."""
+    from depthnet_nano_ros.inference.availability import ort_cuda_available
+
+    if precision == "int8":
+        raise InferenceError(
+            f"onnxruntime int8 needs a calibrated model: run `depthnet_nano export --format onnx "
+            f"--precision int8 --calib-images DIR --output model_int8.onnx` for {source} and pass "
+            "it as the engine")
+    if precision == "fp16" and not ort_cuda_available():
+        raise InferenceError("onnxruntime fp16 needs the CUDA execution provider, which is "
+                             "missing here; use precision fp32 (or int8) on CPU")
+
+
+def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | None,
+                backend: str, precision: str, size: tuple[int, int] | None) -> DepthEstimator:
+    """Load an exported artifact: .onnx, a TensorRT engine or a torch2trt state file."""
+    from depthnet_nano_ros.inference.estimator import ENGINE_SUFFIXES
+
+    if not path.is_file():
+        raise InferenceError(f"engine {path} does not exist: create it with "
+                             "`depthnet_nano export --output PATH`")
+    kind = ENGINE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InferenceError(f"cannot tell the format of {path} from its suffix; use one of "
+                             f"{sorted(ENGINE_SUFFIXES)} (.onnx, TensorRT .engine, torch2trt .pth)")
+    resolved = _resolve(backend, kind)
+    allowed = {"onnx": ("onnxruntime", "tensorrt"), "tensorrt": ("tensorrt",),
+               "torch2trt": ("torch2trt",)}[kind]
+    if resolved not in allowed:
+        raise InferenceError(
+            f"backend {resolved!r} cannot run {path} ({kind}); it runs on {allowed}"
+            + ("; backend 'torch' needs --checkpoint instead" if resolved == "torch" else ""))
+    missing = missing_requirements(resolved)
+    if missing:
+        raise InferenceError(f"backend {resolved!r} is not usable here: missing "
+                             f"{', '.join(missing)}; backend 'auto' would use {auto_backend()!r}")
+    expected_hash = model_hash(load_checkpoint(checkpoint)[0]) if checkpoint is not None else None
+    if kind == "onnx":
+        return _from_onnx(cls, path, resolved, precision, size, expected_hash)
+    if kind == "tensorrt":
+        from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
+
+        eng = TrtBackend.from_file(path, model_hash=expected_hash)
+    else:
+        from depthnet_nano_ros.inference.backends.torch2trt_backend import Torch2trtBackend
+
+        eng = Torch2trtBackend.load(path, model_hash=expected_hash)
+    _check_requested_size(path, eng.input_size, size)
+    meta = eng.metadata
+    return cls(eng, min_depth=float(meta.get("min_depth", 1.0)),
+               max_depth=float(meta.get("max_depth", 80.0)),
+               model_hash=str(meta.get("model_hash", "")), source=str(path))
+
+
+def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: str,
+               size: tuple[int, int] | None, expected_hash: str | None) -> DepthEstimator:
+    """An exported ONNX file on onnxruntime, or built into a TensorRT engine."""
+    from depthnet_nano_ros.inference.export import load_onnx, onnx_input_size, onnx_metadata
+
+    proto = load_onnx(path)
+    meta = onnx_metadata(proto)
+    have = onnx_input_size(proto)
+    _check_requested_size(path, have, size)
+    mhash = meta.get("model_hash", "")
+    if expected_hash is not None and mhash != expected_hash:
+        raise InferenceError(f"{path} was exported from different weights (model hash "
+                             f"{mhash[:12] or 'unknown'} != checkpoint's {expected_hash[:12]}); "
+                             "re-export it from this checkpoint")
+    common = {"min_depth": float(meta.get("min_depth", 1.0)),
+              "max_depth": float(meta.get("max_depth", 80.0)), "model_hash": mhash,
+              "source": str(path)}
+    data = path.read_bytes()
+    if resolved == "onnxruntime":
+        if precision == "fp16":
+            _check_ort_precision(precision, path)
+        from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
+
+        return cls(OrtBackend(data, have, source=path), **common)
+    from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
+    from depthnet_nano_ros.inference.tensorrt_build import cached_engine
+
+    engine_path = cached_engine(data, mhash or model_hash_of_bytes(data), have, precision)
+    return cls(TrtBackend.from_file(engine_path), **common)
+
+
+def model_hash_of_bytes(data: bytes) -> str:
+    """Stand-in model hash for ONNX files without depthnet_nano metadata."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
