@@ -36,6 +36,7 @@ class RawCalibration:
     S_rect: dict[int, tuple[int, int]] = field(default_factory=dict)  #: cam -> (W, H) rectified
     K_raw: dict[int, np.ndarray] = field(default_factory=dict)  #: cam -> 3x3 unrectified K_0x
     D_raw: dict[int, np.ndarray] = field(default_factory=dict)  #: cam -> 5 distortion D_0x
+    R_rect: dict[int, np.ndarray] = field(default_factory=dict)  #: cam -> 3x3 R_rect_0x
     T_velo_imu: np.ndarray | None = None    #: 4x4 OXTS IMU -> Velodyne (None when absent)
     source: str = ""                        #: where it was read from (for messages)
 
@@ -88,7 +89,7 @@ def load_raw_calibration(date_dir: str | Path) -> RawCalibration:
     i2v_path = date_dir / "calib_imu_to_velo.txt"
     c2c = read_key_values(c2c_path, "camera calibration")
     v2c = read_key_values(v2c_path, "Velodyne-to-camera calibration")
-    P_rect, S_rect, K_raw, D_raw = {}, {}, {}, {}
+    P_rect, S_rect, K_raw, D_raw, R_rect = {}, {}, {}, {}, {}
     for cam in range(4):
         if f"P_rect_0{cam}" not in c2c:
             continue
@@ -100,6 +101,8 @@ def load_raw_calibration(date_dir: str | Path) -> RawCalibration:
             K_raw[cam] = _get(c2c, f"K_0{cam}", 9, c2c_path).reshape(3, 3)
         if f"D_0{cam}" in c2c:
             D_raw[cam] = _get(c2c, f"D_0{cam}", 5, c2c_path)
+        if f"R_rect_0{cam}" in c2c:
+            R_rect[cam] = _get(c2c, f"R_rect_0{cam}", 9, c2c_path).reshape(3, 3)
     if not P_rect:
         raise KittiError(f"calibration file {c2c_path} has no 'P_rect_0x:' entry (use the "
                          "original KITTI calib_cam_to_cam.txt)")
@@ -111,7 +114,8 @@ def load_raw_calibration(date_dir: str | Path) -> RawCalibration:
         P_rect=P_rect,
         R_rect_00=_get(c2c, "R_rect_00", 9, c2c_path).reshape(3, 3),
         T_cam0_velo=rigid(_get(v2c, "R", 9, v2c_path), _get(v2c, "T", 3, v2c_path)),
-        S_rect=S_rect, K_raw=K_raw, D_raw=D_raw, T_velo_imu=T_velo_imu, source=str(date_dir))
+        S_rect=S_rect, K_raw=K_raw, D_raw=D_raw, R_rect=R_rect, T_velo_imu=T_velo_imu,
+        source=str(date_dir))
 
 
 def load_object_calibration(path: str | Path) -> RawCalibration:
