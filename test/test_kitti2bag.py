@@ -244,3 +244,18 @@ def test_existing_output_kept(small_drive: Path, capsys: pytest.CaptureFixture) 
     assert cli_main(["kitti2bag", str(small_drive), "--output", str(out), "--overwrite",
                      "--no-progress"]) == 0
     assert (out / "metadata.yaml").is_file() and not (out / "keep.txt").exists()
+
+
+def test_interrupt_leaves_nothing(small_drive: Path) -> None:
+    from depthnet_nano_ros.kitti import RawDrive
+    from depthnet_nano_ros.kitti.bag_writer import plan_frames, write_bag
+
+    def ctrl_c(done: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    before = sorted(os.listdir(small_drive.parent))
+    frames = plan_frames(RawDrive(small_drive, "0005"))
+    with pytest.raises(KeyboardInterrupt):
+        write_bag(frames, small_drive.parent / "bag", storage="sqlite3", progress=ctrl_c)
+    assert sorted(os.listdir(small_drive.parent)) == before
