@@ -8,6 +8,7 @@ multiplied by ``median(gt) / median(pred)`` over those pixels; the prediction is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,13 @@ def compute_errors(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_crop(shape: tuple[int, int], crop: str) -> np.ndarray:
+    mask = crop_mask(shape, crop)
+    mask.flags.writeable = False
+    return mask
+
+
 def crop_mask(shape: tuple[int, int], crop: str) -> np.ndarray:
     """HxW bool mask of the named crop (garg, eigen or none), indices as monodepth2 truncates."""
     if crop not in CROPS:
@@ -74,7 +82,7 @@ def crop_mask(shape: tuple[int, int], crop: str) -> np.ndarray:
 
 def valid_mask(gt: np.ndarray, crop: str, min_depth: float, max_depth: float) -> np.ndarray:
     """Pixels monodepth2 scores: ``min_depth < gt < max_depth`` inside the crop."""
-    return (gt > min_depth) & (gt < max_depth) & crop_mask(gt.shape, crop)
+    return (gt > min_depth) & (gt < max_depth) & _cached_crop(tuple(gt.shape), crop)
 
 
 @dataclass(frozen=True)
@@ -124,10 +132,13 @@ def score_frame(gt: np.ndarray, pred: np.ndarray, settings: EvalSettings,
             f"ground truth {gt.shape} and prediction {pred.shape} differ in size: the "
             "prediction must be at the image's resolution"
         )
-    mask = valid_mask(gt, settings.crop, settings.min_depth, settings.max_depth)
-    mask &= np.isfinite(pred)  # a NaN from a broken engine must not poison the mean
-    gt_v = gt[mask].astype(np.float64)
-    pred_v = pred[mask].astype(np.float64)
+    # valid_mask on the (sparse) pixels above min_depth only: same pixels, one full-image pass
+    idx = np.flatnonzero(gt > settings.min_depth)
+    gt_v = gt.ravel()[idx].astype(np.float64)
+    pred_v = pred.ravel()[idx].astype(np.float64)
+    keep = (gt_v < settings.max_depth) & _cached_crop(tuple(gt.shape), settings.crop).ravel()[idx]
+    keep &= np.isfinite(pred_v)  # a NaN from a broken engine must not poison the mean
+    gt_v, pred_v = gt_v[keep], pred_v[keep]
     if gt_v.size == 0:
         return FrameScore(stamp_ns, None, 0, 1.0)
     scale = 1.0
