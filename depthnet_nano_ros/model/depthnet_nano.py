@@ -40,7 +40,7 @@ class Encoder(nn.Module):
             stages.append(stage)
             transitions.append(Transition(stage.out_chs, sc.out_chs, cfg.pool if sc.pool else None))
             chs = sc.out_chs
-            if i < len(cfg.stages) - 1:
+            if i < len(cfg.stages) - 2:  # inputs of stages 2 and 3 are decoder skips
                 self.skip_chs.append(chs)
         self.stages = nn.ModuleList(stages)
         self.transitions = nn.ModuleList(transitions)
@@ -52,7 +52,7 @@ class Encoder(nn.Module):
         skips = [stem, x]
         for i, (stage, transition) in enumerate(zip(self.stages, self.transitions)):
             x = transition(stage(x))
-            if i < len(self.stages) - 1:
+            if i < len(self.stages) - 2:
                 skips.append(x)
         return skips, x
 
