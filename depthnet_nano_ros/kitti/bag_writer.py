@@ -85,7 +85,8 @@ def plan_frames(source: RawDrive | ObjectDataset, frames: slice | None = None) -
     else:
         chosen = _select(source.frames, frames)
     if not chosen:
-        raise KittiError(f"no frames of {source} in the range {frames} (check --frames A:B)")
+        span = "all" if frames is None else f"{frames.start or ''}:{frames.stop or ''}"
+        raise KittiError(f"no frames of {source} in the range {span} (check --frames A:B)")
     out = []
     for i in chosen:
         image = require_file(source.image_path(i), f"image of frame {i}")
