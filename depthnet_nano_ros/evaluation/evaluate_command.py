@@ -16,6 +16,7 @@ from depthnet_nano_ros.evaluation.offline import (
     GroundTruth,
     evaluate_offline,
     lidar_ground_truth,
+    pair_frames,
     predict_checked,
     report_loader,
 )
@@ -131,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     with open_source(args, need_lidar=geometry is None) as source:
+        geometry = source.geometry() if geometry is None else geometry  # bad input fails
+        pairing = pair_frames(source, args.max_time_offset)  # before the model loads
         est = DepthEstimator.create(checkpoint=args.checkpoint, engine=args.engine,
                                     backend=args.backend, input_size=args.input_size)
 
@@ -140,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_offline(source, predict, settings,
                                   max_time_offset_s=args.max_time_offset,
                                   ground_truth=ground_truth, geometry=geometry,
+                                  pairing=pairing,
                                   save_predictions=args.save_predictions,
                                   progress=False if args.no_progress else None)
 

@@ -83,16 +83,17 @@ def predict_checked(predict: Predictor, rgb: np.ndarray) -> np.ndarray:
 def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettings, *,
                      max_time_offset_s: float = 0.05,
                      ground_truth: GroundTruth = lidar_ground_truth,
-                     geometry: CameraGeometry | None = None,
+                     geometry: CameraGeometry | None = None, pairing: Pairing | None = None,
                      save_predictions: str | Path | None = None,
                      progress: bool | None = None) -> EvaluationResult:
     """Score every paired frame of the bag; timings separate inference from the rest.
 
-    `geometry` None reads K and the lidar transform from the bag (or its --calib).
+    `geometry` None reads K and the lidar transform from the bag (or its --calib); `pairing`
+    None pairs the bag's stamps with `max_time_offset_s`.
     """
     t0 = time.perf_counter()
     geometry = source.geometry() if geometry is None else geometry
-    pairing = pair_frames(source, max_time_offset_s)
+    pairing = pair_frames(source, max_time_offset_s) if pairing is None else pairing
     timings = {"pairing": time.perf_counter() - t0 + source.stamp_pass_s, "read": 0.0,
                "ground_truth": 0.0, "metrics": 0.0, "inference": 0.0, "save": 0.0}
     out_dir = Path(save_predictions) if save_predictions is not None else None

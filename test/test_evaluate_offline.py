@@ -1,0 +1,185 @@
+"""Offline evaluator end to end on real bags: kitti2bag -> pairing -> projection -> metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.convert import convert
+
+from depthnet_nano_ros import cli
+from depthnet_nano_ros.evaluation.bag_source import BagSource
+from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings, score_frame
+from depthnet_nano_ros.evaluation.offline import evaluate_offline
+from depthnet_nano_ros.kitti.lidar_gt import frame_sparse_depth
+from depthnet_nano_ros.kitti.raw import RawDrive
+
+FRAMES = "0:3"
+TF, INFO = "/tf_static", "/kitti/camera_color_left/camera_info"
+
+
+def make_bag(date_dir: Path, out: Path, frames: str = FRAMES, drive: str = "0005",
+             storage: str = "mcap") -> Path:
+    """A kitti2bag bag through the real command."""
+    argv = ["kitti2bag", str(date_dir), "--drive", drive, "--frames", frames, "--output",
+            str(out), "--storage", storage, "--no-progress"]
+    assert cli.main(argv) == 0
+    return out
+
+
+def copy_bag(src: Path, dst: Path, exclude: tuple[str, ...] = ()) -> Path:
+    """Copy a bag (to rosbag2 or, for a .bag name, ROS 1) without some topics: rosbags' own
+    converter."""
+    convert([src], dst, "mcap", 9, None, "file", None, None, list(exclude), [], [], [])
+    return dst
+
+
+def _key(rgb: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def sample_bag(kitti_date_dir: Path, tmp_path_factory) -> Path:
+    return make_bag(kitti_date_dir, tmp_path_factory.mktemp("bag") / "kitti")
+
+
+@pytest.fixture(scope="module")
+def lidar_oracle(kitti_date_dir: Path) -> dict[str, np.ndarray]:
+    """Image content -> lidar GT computed by the KITTI tooling from the calib files."""
+    drive = RawDrive(kitti_date_dir, "0005")
+    return {_key(drive.load_image(i)): frame_sparse_depth(drive, i) for i in drive.frames[:3]}
+
+
+def oracle_predictor(table: dict[str, np.ndarray], factor: float = 1.0):
+    """Predict the (hole-filled) ground truth itself, divided by `factor`."""
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        gt = table[_key(rgb)]
+        return np.where(gt > 0, gt, 30.0).astype(np.float32) / factor
+    return predict
+
+
+def test_end_to_end_random_checkpoint(sample_bag: Path, kitti_date_dir: Path, tmp_path: Path,
+                                      capsys) -> None:
+    import torch
+
+    from depthnet_nano_ros.model.checkpoint import save_checkpoint
+    from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "random.pt", DepthNetNano(), input_size=(96, 320))
+    out_json, report, preds = tmp_path / "m.json", tmp_path / "report", tmp_path / "pred"
+    rc = cli.main(["evaluate", str(sample_bag), "--checkpoint", str(ckpt), "--backend", "torch",
+                   "--json", str(out_json), "--report", str(report), "--save-predictions",
+                   str(preds), "--no-progress"])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "frames/s (inference excluded)" in stdout and "abs_rel" in stdout
+    doc = json.loads(out_json.read_text())
+    for key in ("frames", "pairs_rejected", *METRIC_NAMES, "median_scale", "crop", "min_depth",
+                "max_depth", "per_frame"):
+        assert key in doc
+    assert doc["frames"] == 3 and doc["pairs_rejected"] == 0 and doc["median_scale"] is None
+    assert (doc["crop"], doc["min_depth"], doc["max_depth"]) == ("garg", 1e-3, 80.0)
+    with BagSource(sample_bag) as src:
+        assert [f["stamp_ns"] for f in doc["per_frame"]] == sorted(src.image_stamps.tolist())
+    # every saved prediction re-scores to its per-frame entry with GT from the calib files
+    drive = RawDrive(kitti_date_dir, "0005")
+    stamps = {drive.timestamp_ns(i, "image"): i for i in drive.frames[:3]}
+    for entry in doc["per_frame"]:
+        pred = np.load(preds / f"{entry['stamp_ns']}.npy")
+        assert pred.dtype == np.float32 and pred.shape == (375, 1242)
+        gt = frame_sparse_depth(drive, stamps[entry["stamp_ns"]])
+        again = score_frame(gt, pred, EvalSettings())
+        assert again.valid_points == entry["valid_points"] > 1000
+        for name in METRIC_NAMES:
+            assert again.metrics[name] == pytest.approx(entry[name], rel=1e-6), name
+    html = (report / "index.html").read_text()
+    for name in ("per_frame_metrics.png", "best_frame.png", "median_frame.png",
+                 "worst_frame.png"):
+        assert f"src='{name}'" in html and (report / name).stat().st_size > 10_000
+    assert not list(report.glob(".*")) and not list(preds.glob(".*"))  # no temp files left
+
+
+@pytest.mark.parametrize("variant", ["mcap", "sqlite3", "ros1", "calib"])
+def test_lidar_oracle_scores_perfect(variant: str, sample_bag: Path, kitti_date_dir: Path,
+                                     lidar_oracle, tmp_path: Path) -> None:
+    """The calib-file GT as the prediction scores ~0 through the bag's own geometry."""
+    bag, calib = sample_bag, None
+    if variant == "sqlite3":
+        bag = make_bag(kitti_date_dir, tmp_path / "sq", storage="sqlite3")
+    elif variant == "ros1":
+        bag = copy_bag(sample_bag, tmp_path / "kitti.bag")
+    elif variant == "calib":
+        bag = copy_bag(sample_bag, tmp_path / "bare", exclude=(TF, INFO))
+        calib = kitti_date_dir
+    with BagSource(bag, calib_dir=calib) as src:
+        result = evaluate_offline(src, oracle_predictor(lidar_oracle),
+                                  EvalSettings(crop="none"), progress=False)
+    assert len(result.scores) == 3 and result.pairs_rejected == 0
+    for s in result.scores:
+        assert s.metrics["abs_rel"] < 1e-3 and s.metrics["a1"] == 1.0, variant
+        assert s.valid_points > 10_000
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.5])
+def test_median_scaling_returns_known_factor(factor: float, sample_bag: Path,
+                                             lidar_oracle) -> None:
+    with BagSource(sample_bag) as src:
+        result = evaluate_offline(src, oracle_predictor(lidar_oracle, factor),
+                                  EvalSettings(median_scaling=True), progress=False)
+    ratios = [s.scale for s in result.scores]
+    assert ratios == pytest.approx([factor] * 3, rel=1e-3)
+    assert all(s.metrics["abs_rel"] < 1e-3 for s in result.scores)
+
+
+def _fails(argv: list[str], capsys, *needles: str) -> None:
+    """The command exits 2 with one error line naming each needle."""
+    assert cli.main(["evaluate", *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "depthnet_nano evaluate: error:" in err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_bag_missing(tmp_path: Path, capsys) -> None:
+    _fails([str(tmp_path / "nope")], capsys, "does not exist", "kitti2bag")
+
+
+def test_bag_unreadable(tmp_path: Path, capsys) -> None:
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "metadata.yaml").write_text("this: [is not a bag")
+    _fails([str(junk)], capsys, "cannot read bag")
+    ros1 = tmp_path / "junk.bag"
+    ros1.write_bytes(b"#ROSBAG V2.0\n" + bytes(100))
+    _fails([str(ros1)], capsys, "cannot read bag")
+
+
+def test_topic_absent_lists_topics(sample_bag: Path, capsys) -> None:
+    _fails([str(sample_bag), "--image-topic", "/camera/image"], capsys,
+           "topic /camera/image is not in bag",
+           "/kitti/velo/pointcloud [sensor_msgs/msg/PointCloud2]", "--image-topic")
+
+
+def test_no_camera_info_and_no_calib(sample_bag: Path, tmp_path: Path, capsys) -> None:
+    bag = copy_bag(sample_bag, tmp_path / "noinfo", exclude=(INFO,))
+    _fails([str(bag)], capsys, "no camera_info", "--calib")
+
+
+def test_no_transform(sample_bag: Path, tmp_path: Path, capsys) -> None:
+    bag = copy_bag(sample_bag, tmp_path / "notf", exclude=(TF,))
+    _fails([str(bag)], capsys, "no transform from lidar frame 'velo_link'",
+           "'camera_color_left'", "--calib")
+
+
+def test_no_overlapping_pairs(sample_bag: Path, capsys) -> None:
+    # KITTI's camera and Velodyne stamps differ by milliseconds: a 1 us bound pairs nothing
+    _fails([str(sample_bag), "--max-time-offset", "1e-6"], capsys, "within --max-time-offset")
+
+
+def test_bad_settings(sample_bag: Path, capsys) -> None:
+    _fails([str(sample_bag), "--min-depth", "90"], capsys, "min-depth")
+    _fails([str(sample_bag), "--gt", "stereo", "x"], capsys, "--gt 'stereo'")
