@@ -23,12 +23,11 @@ $(VENV)/.deps-stamp: requirements.txt
 
 # Build messages and install the package into the venv (symlinked Python, launch and config).
 install: venv
-	@rm -f $(BUILD)/CMakeCache.txt.stale
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
 	  -DDEPTHNET_PYTHON=$(PY) -DDEPTHNET_INSTALL_BIN=ON -DAMENT_CMAKE_SYMLINK_INSTALL=ON \
 	  -DBUILD_TESTING=OFF > $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
 	cmake --build $(BUILD) -j2 >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
-	cmake --install $(BUILD) >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
+	cd $(BUILD) && cmake --install . >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
 	@echo "installed depthnet_nano_ros into $(VENV) (log: $(BUILD).log)"
 
 test: install
