@@ -80,8 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lv.add_argument("--rate", type=float, default=1.0, help="playback rate factor (default 1)")
     lv.add_argument("--depth-topic", default="depth",
                     help="the node's depth output (default depth)")
+    lv.add_argument("--node-name", default="depth_evaluator",
+                    help="ROS node name; metrics go to /NAME/metrics (default depth_evaluator)")
     lv.add_argument("--idle-timeout", type=float, default=10.0,
                     help="seconds without depth after which the run ends (default 10)")
+    lv.add_argument("--start-timeout", type=float, default=60.0,
+                    help="seconds to wait for the node (playback) or the first depth frame "
+                         "(--no-play) (default 60)")
 
 
 def settings_from(args: argparse.Namespace) -> EvalSettings:

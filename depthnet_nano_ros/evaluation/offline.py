@@ -45,6 +45,7 @@ class EvaluationResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     pairing: Pairing | None = None
     geometry: CameraGeometry | None = None
+    live: dict[str, object] | None = None  # live mode: what was published, received, dropped
 
 
 def pair_frames(source: BagSource, max_time_offset_s: float) -> Pairing:

@@ -45,6 +45,8 @@ def build_summary(result: EvaluationResult) -> dict[str, Any]:
         "timings_s": {k: round(v, 6) for k, v in result.timings_s.items()},
         "per_frame": [x.to_json() for x in result.scores],
     }
+    if result.live is not None:
+        doc["live"] = result.live
     return doc
 
 
