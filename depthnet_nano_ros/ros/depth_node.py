@@ -1,0 +1,252 @@
+"""`depth_node`: camera images in; metric depth, its CameraInfo, a colour view and an organized
+point cloud out (REP 118 depth, depth_image_proc cloud layout).
+
+Subscription callbacks only drop the message into a one-slot latest-frame buffer; a worker
+thread runs the estimator on the newest frame and publishes, so the node never queues stale
+frames. Bad input is logged (throttled), counted on /diagnostics, and skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.geometry.camera import Intrinsics, intrinsics_from_camera_info
+from depthnet_nano_ros.geometry.cloud import depth_to_cloud
+from depthnet_nano_ros.geometry.colormap import colorize
+from depthnet_nano_ros.geometry.image_codec import (
+    array_to_image_fields,
+    color_from_image,
+    decode_compressed,
+)
+from depthnet_nano_ros.inference.estimator import DepthEstimator
+from depthnet_nano_ros.ros.diagnostics import NodeStats, diagnostic_array
+from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
+from depthnet_nano_ros.ros.node_parameters import (
+    PARAMETER_NAMES,
+    PARAMETERS,
+    NodeConfigError,
+    check_dynamic,
+    config_from_values,
+    declare_all,
+)
+
+__all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
+
+_CAMERA_INFO_FIELDS = tuple(CameraInfo.get_fields_and_field_types())
+
+
+def image_msg(header: Header, arr: np.ndarray, encoding: str) -> Image:
+    """numpy array -> sensor_msgs/Image with `header` (one copy of the pixels)."""
+    fields = array_to_image_fields(arr, encoding)
+    msg = Image(header=header, height=fields["height"], width=fields["width"],
+                encoding=encoding, is_bigendian=fields["is_bigendian"], step=fields["step"])
+    msg.data = fields["data"]
+    return msg
+
+
+def camera_info_for(info: CameraInfo, header: Header) -> CameraInfo:
+    """A copy of `info` carrying `header` (the depth image's)."""
+    out = CameraInfo()
+    for name in _CAMERA_INFO_FIELDS:
+        setattr(out, name, getattr(info, name))
+    out.header = header
+    return out
+
+
+class DepthNode(Node):
+    """The DepthNet Nano depth node (see docs/ros_node.md for topics and parameters)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("depth_node", **kwargs)
+        self._cfg = config_from_values(declare_all(self))
+        cfg = self._cfg
+        self._estimator = DepthEstimator.create(
+            checkpoint=cfg.checkpoint or None, engine=cfg.engine or None, backend=cfg.backend,
+            precision=cfg.precision, input_size=cfg.input_size)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
+        self._stats = NodeStats()
+        self._camera_info: CameraInfo | None = None
+
+        out_qos = cfg.output_qos
+        self._depth_pub = self.create_publisher(Image, "depth", out_qos)
+        self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
+        self._points_pub = self.create_publisher(PointCloud2, "points", out_qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        image_type, self._image_topic = ((CompressedImage, "image/compressed") if cfg.compressed
+                                         else (Image, "image"))
+        self.create_subscription(image_type, self._image_topic, self._slot.put, cfg.input_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, cfg.input_qos)
+        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="depth_worker")
+        self._worker.start()
+        h, w = self._estimator.input_size
+        self.get_logger().info(
+            f"ready: {self._estimator.backend} backend, network input {h}x{w}, "
+            f"subscribed to {self.resolve_topic_name(self._image_topic)}")
+
+    # -- callbacks (executor thread) ------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate and apply run-time changes of depth range, cloud and colormap settings."""
+        values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
+        values.update({p.name: p.value for p in params})
+        try:
+            check_dynamic(values)
+        except NodeConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._cfg = dataclasses.replace(
+            self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
+            decimation=values["cloud.decimation"], color=values["cloud.color"],
+            colormap_min=values["colormap.min"], colormap_max=values["colormap.max"])
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        h, w = self._estimator.input_size
+        info = {"backend": self._estimator.backend, "input_size": f"{h}x{w}",
+                "model": self._estimator.source, "image_topic":
+                self.resolve_topic_name(self._image_topic)}
+        status = self._stats.status(
+            f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
+            self._slot.received, self._slot.dropped, info,
+            recent_s=max(5.0, 2 * self._cfg.diagnostics_period))
+        self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), status))
+
+    # -- worker thread ------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            msg = self._slot.get(timeout=0.2)
+            if msg is None:
+                continue
+            try:
+                self._process(msg)
+            except DepthNetNanoError as exc:
+                self._reject(str(exc))
+            except Exception as exc:  # keep serving frames; the error is logged and counted
+                self._stats.problem(f"{type(exc).__name__}: {exc}", kind="errors")
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=self._cfg.warn_throttle)
+
+    def _reject(self, reason: str, kind: str = "bad_input") -> None:
+        """Count a bad input, name it on /diagnostics, warn (throttled)."""
+        self._stats.problem(reason, kind)
+        throttle = self._cfg.warn_throttle  # throttled per call site, so one per kind
+        if kind == "bad_input":
+            self.get_logger().warning(f"skipped a frame: {reason}", throttle_duration_sec=throttle)
+        else:
+            self.get_logger().warning(f"published depth without depth/camera_info and points: "
+                                      f"{reason}", throttle_duration_sec=throttle)
+
+    def _decode(self, msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
+        """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8")."""
+        if isinstance(msg, CompressedImage):
+            return decode_compressed(msg.format, msg.data), "rgb8"
+        return color_from_image(msg.encoding, msg.height, msg.width, msg.step,
+                                msg.is_bigendian, msg.data)
+
+    def _intrinsics(self, size: tuple[int, int]) -> tuple[CameraInfo, Intrinsics] | None:
+        """Latest CameraInfo checked against the image size; None (and a warning) if unusable."""
+        info = self._camera_info
+        if info is None:
+            return None
+        try:
+            return info, intrinsics_from_camera_info(info.p, info.width, info.height, size)
+        except DepthNetNanoError as exc:
+            self._reject(f"camera_info: {exc}", kind="bad_camera_info")
+            return None
+
+    def _process(self, msg: Image | CompressedImage) -> None:
+        cfg = self._cfg
+        t = {}
+        t0 = time.perf_counter()
+        image, order = self._decode(msg)
+        t["decode"] = (time.perf_counter() - t0) * 1e3
+        pred = self._estimator.estimate(image, order)
+        t.update(pred.timings_ms)
+        t1 = time.perf_counter()
+        depth = pred.depth if pred.depth.flags.writeable else pred.depth.copy()
+        with np.errstate(invalid="ignore"):
+            np.putmask(depth, ~((depth >= cfg.min_depth) & (depth <= cfg.max_depth)), np.nan)
+        header = msg.header
+        camera = self._intrinsics(depth.shape)
+        if camera is not None:
+            self._info_pub.publish(camera_info_for(camera[0], header))
+        self._depth_pub.publish(image_msg(header, depth, "32FC1"))
+        t2 = time.perf_counter()
+        t["publish_depth"] = (t2 - t1) * 1e3
+        if self._colored_pub.get_subscription_count() > 0:
+            colored = colorize(depth, cfg.colormap_min, cfg.colormap_max)
+            self._colored_pub.publish(image_msg(header, colored, "rgb8"))
+        t3 = time.perf_counter()
+        t["colorize"] = (t3 - t2) * 1e3
+        if camera is not None and self._points_pub.get_subscription_count() > 0:
+            rgb = (image[:, :, ::-1] if order == "bgr8" else image) if cfg.color else None
+            self._points_pub.publish(self._cloud_msg(header, depth, camera[1], cfg.decimation,
+                                                     rgb))
+        t4 = time.perf_counter()
+        t["cloud"] = (t4 - t3) * 1e3
+        t["total"] = (t4 - t0) * 1e3
+        self._stats.frame_done(t)
+
+    @staticmethod
+    def _cloud_msg(header: Header, depth: np.ndarray, k: Intrinsics, decimation: int,
+                   rgb: np.ndarray | None) -> PointCloud2:
+        cloud = depth_to_cloud(depth, k.fx, k.fy, k.cx, k.cy, decimation, rgb)
+        msg = PointCloud2(
+            header=header, height=cloud.height, width=cloud.width, is_bigendian=False,
+            point_step=cloud.point_step, row_step=cloud.row_step, is_dense=False,
+            fields=[PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
+                    for f in cloud.fields])
+        msg.data = cloud.data
+        return msg
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def destroy_node(self) -> None:
+        """Stop the worker (finishing its frame) before the node's entities go away."""
+        self._stop.set()
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: spin until SIGINT/SIGTERM, then shut everything down."""
+    rclpy.init(args=args)
+    node: DepthNode | None = None
+    executor = SingleThreadedExecutor()
+    rc = 0
+    try:
+        node = DepthNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except DepthNetNanoError as exc:
+        rclpy.logging.get_logger("depth_node").fatal(str(exc))
+        rc = 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return rc

@@ -1,0 +1,146 @@
+"""The depth node's parameters: one table that the node, the YAML, the launch file and the docs
+follow (tests check the others against it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from depthnet_nano_ros.errors import DepthNetNanoError
+
+
+class NodeConfigError(DepthNetNanoError):
+    """A parameter value the node cannot run with."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: name, default (its type is the parameter type), meaning."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+
+
+RELIABILITIES = ("best_effort", "reliable")
+
+#: Every parameter of depth_node. read_only ones are fixed at start-up (reload the node).
+PARAMETERS: tuple[Param, ...] = (
+    Param("model.checkpoint", "", "checkpoint .pt; empty = the shipped reference checkpoint",
+          read_only=True),
+    Param("model.engine", "", "exported engine (.onnx, .engine/.plan, torch2trt .pth); "
+          "empty = run the checkpoint", read_only=True),
+    Param("model.backend", "auto", "auto | torch | onnxruntime | tensorrt | torch2trt",
+          read_only=True),
+    Param("model.precision", "fp32", "fp32 | fp16 | int8 (GPU backends)", read_only=True),
+    Param("model.input_height", 0, "network input height (multiple of 32); 0 = the checkpoint's",
+          read_only=True),
+    Param("model.input_width", 0, "network input width (multiple of 32); 0 = the checkpoint's",
+          read_only=True),
+    Param("input.compressed", False, "subscribe image/compressed (jpeg/png) instead of image",
+          read_only=True),
+    Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
+    Param("depth.max", 80.0, "metres; depth above it is published as NaN"),
+    Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
+    Param("cloud.color", False, "add a packed 'rgb' field from the input image to points"),
+    Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
+    Param("colormap.max", 50.0, "metres mapped to the last turbo colour of depth/colored"),
+    Param("qos.input.reliability", "best_effort",
+          "best_effort (sensor data) | reliable, for image and camera_info", read_only=True),
+    Param("qos.input.depth", 5, "history depth of the input subscriptions", read_only=True),
+    Param("qos.output.reliability", "reliable",
+          "reliable | best_effort, for depth, depth/camera_info, depth/colored, points",
+          read_only=True),
+    Param("qos.output.depth", 1, "history depth of the publishers", read_only=True),
+    Param("diagnostics.period", 1.0, "seconds between /diagnostics messages", read_only=True),
+    Param("diagnostics.warn_throttle", 5.0,
+          "seconds between repeated warnings about bad input", read_only=True),
+)
+PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
+
+
+@dataclass
+class NodeConfig:
+    """Parameter values, typed."""
+
+    checkpoint: str
+    engine: str
+    backend: str
+    precision: str
+    input_size: tuple[int, int] | None
+    compressed: bool
+    min_depth: float
+    max_depth: float
+    decimation: int
+    color: bool
+    colormap_min: float
+    colormap_max: float
+    input_qos: QoSProfile
+    output_qos: QoSProfile
+    diagnostics_period: float
+    warn_throttle: float
+
+
+def make_qos(reliability: str, depth: int, what: str) -> QoSProfile:
+    """QoS keep-last `depth` with the named reliability (volatile durability)."""
+    if reliability not in RELIABILITIES:
+        raise NodeConfigError(f"{what}.reliability is {reliability!r}; use one of {RELIABILITIES}")
+    if depth < 1:
+        raise NodeConfigError(f"{what}.depth is {depth}; use a history depth >= 1")
+    policy = (ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort"
+              else ReliabilityPolicy.RELIABLE)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth), reliability=policy)
+
+
+def check_dynamic(values: dict[str, Any]) -> None:
+    """Validate the run-time adjustable values (raises NodeConfigError)."""
+    lo, hi = values["depth.min"], values["depth.max"]
+    if not 0 <= lo < hi:
+        raise NodeConfigError(f"depth.min={lo} / depth.max={hi}: need 0 <= depth.min < depth.max")
+    if values["cloud.decimation"] < 1:
+        raise NodeConfigError(f"cloud.decimation={values['cloud.decimation']}: use 1, 2, 4, ...")
+    if not values["colormap.min"] < values["colormap.max"]:
+        raise NodeConfigError(
+            f"colormap.min={values['colormap.min']} must be below colormap.max="
+            f"{values['colormap.max']}"
+        )
+
+
+def config_from_values(values: dict[str, Any]) -> NodeConfig:
+    """Parameter name -> value dict -> NodeConfig (raises NodeConfigError)."""
+    check_dynamic(values)
+    h, w = values["model.input_height"], values["model.input_width"]
+    if (h == 0) != (w == 0):
+        raise NodeConfigError(
+            f"model.input_height={h} and model.input_width={w}: set both (multiples of 32) or "
+            "leave both 0 for the checkpoint's size"
+        )
+    return NodeConfig(
+        checkpoint=values["model.checkpoint"], engine=values["model.engine"],
+        backend=values["model.backend"], precision=values["model.precision"],
+        input_size=(h, w) if h else None, compressed=values["input.compressed"],
+        min_depth=values["depth.min"], max_depth=values["depth.max"],
+        decimation=values["cloud.decimation"], color=values["cloud.color"],
+        colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
+        input_qos=make_qos(values["qos.input.reliability"], values["qos.input.depth"],
+                           "qos.input"),
+        output_qos=make_qos(values["qos.output.reliability"], values["qos.output.depth"],
+                            "qos.output"),
+        diagnostics_period=values["diagnostics.period"],
+        warn_throttle=values["diagnostics.warn_throttle"],
+    )
+
+
+def declare_all(node: Node) -> dict[str, Any]:
+    """Declare every parameter on `node` with a descriptor; returns name -> current value."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    values = {}
+    for p in PARAMETERS:
+        desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
+        values[p.name] = node.declare_parameter(p.name, p.default, desc).value
+    return values

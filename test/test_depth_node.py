@@ -1,0 +1,407 @@
+"""depth_node in its own process, fed real KITTI frames over DDS (real rclpy, best-effort QoS)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from ros_helpers import (
+    KITTI_SIZE,
+    RELIABLE,
+    NodeProcess,
+    RosHarness,
+    camera_info_msg,
+    diagnostics_values,
+    image_msg,
+    kitti_p_rect_02,
+    load_kitti_rgb,
+)
+
+from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
+
+FRAME = "camera_color_left"
+NODE_A = "/depth_node: "  # its DiagnosticStatus name starts so
+INPUT_SIZE = (96, 320)
+NODE_YAML = {  # non-default values whose effect the tests observe
+    "model": {"backend": "torch", "input_height": INPUT_SIZE[0], "input_width": INPUT_SIZE[1]},
+    "depth": {"min": 40.0, "max": 79.5},
+    "cloud": {"decimation": 4},
+    "qos": {"output": {"reliability": "best_effort", "depth": 2}},
+    "diagnostics": {"period": 0.5, "warn_throttle": 0.5},
+}
+
+
+# -- the one-slot buffer (no ROS) -----------------------------------------------------------
+def test_latest_frame_slot_keeps_only_the_newest():
+    slot: LatestFrameSlot[int] = LatestFrameSlot()
+    assert slot.put(1) is False and slot.put(2) is True and slot.put(3) is True
+    assert (slot.received, slot.dropped) == (3, 2)
+    assert slot.get(timeout=0) == 3 and slot.get(timeout=0) is None
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(slot.get(timeout=30)))
+    consumer.start()
+    slot.put(4)
+    consumer.join(30)
+    assert got == [4]
+    slot.close()
+    assert slot.get(timeout=0) is None
+
+
+# -- fixtures -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A random-weight (seeded) checkpoint at a tiny input size."""
+    import torch
+
+    from depthnet_nano_ros.model.checkpoint import save_checkpoint
+    from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
+
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.pt", DepthNetNano(),
+                           input_size=INPUT_SIZE)
+
+
+@pytest.fixture(scope="module")
+def kitti(kitti_drive_dir, kitti_date_dir):
+    """Two real frames and P_rect_02."""
+    return {"rgb": [load_kitti_rgb(kitti_drive_dir, i) for i in (0, 1)],
+            "P": kitti_p_rect_02(kitti_date_dir)}
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with RosHarness("depth_node_test") as h:
+        yield h
+
+
+class Rig:
+    """Node A, the test's publishers and collectors of every output."""
+
+    def __init__(self, harness: RosHarness, node: NodeProcess, kitti: dict) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+        self.h, self.node, self.kitti = harness, node, kitti
+        n = harness.node
+        self.image_pub = n.create_publisher(Image, "/kitti/image", 5)
+        self.info_pub = n.create_publisher(CameraInfo, "/kitti/camera_info", 5)
+        self.depth = harness.collect(Image, "/kitti/depth")
+        self.info = harness.collect(CameraInfo, "/kitti/depth/camera_info")
+        self.colored = harness.collect(Image, "/kitti/depth/colored")
+        self.points = harness.collect(PointCloud2, "/kitti/points")
+        self.diag = harness.collect(DiagnosticArray, "/diagnostics", RELIABLE)
+        self.count = 0
+        self.bad_stamps: list = []
+        harness.wait_matched([self.image_pub, self.info_pub],
+                             [c.sub for c in (self.depth, self.info, self.colored, self.points,
+                                              self.diag)], alive=node)
+
+    def next_stamp(self):
+        self.count += 1
+        return self.h.stamp(self.count)
+
+    def good_info(self):
+        return camera_info_msg(self.kitti["P"], KITTI_SIZE, FRAME)
+
+    def send(self, msg, info=None, wait_for=(), timeout=30.0):
+        """Publish (re-publishing every 3 s) until depth and `wait_for` have msg's stamp."""
+        wait_for = (self.depth, *wait_for)
+        info = info or self.good_info()
+
+        def publish():
+            info.header.stamp = msg.header.stamp
+            self.info_pub.publish(info)
+            self.image_pub.publish(msg)
+
+        self.h.spin_until(lambda: all(c.by_stamp(msg.header.stamp) for c in wait_for), timeout,
+                          every=(3.0, publish), what=f"output for stamp {msg.header.stamp.sec}",
+                          alive=self.node)
+        return [c.by_stamp(msg.header.stamp)[0] for c in wait_for]
+
+    def frame(self, i=0, encoding="rgb8"):
+        rgb = self.kitti["rgb"][i]
+        data = {"rgb8": rgb, "bgr8": rgb[:, :, ::-1]}[encoding]
+        return image_msg(data, encoding, FRAME, self.next_stamp())
+
+    def fresh_diagnostics(self) -> dict[str, str]:
+        """Values of a /diagnostics message generated after now (skips one in flight)."""
+        n = len(self.diag.msgs)
+        self.h.spin_until(lambda: len(self.diag.msgs) >= n + 2, 20, what="/diagnostics",
+                          alive=self.node)
+        values = diagnostics_values(self.diag.msgs[-1], NODE_A)
+        assert values is not None, self.diag.msgs[-1]
+        return values
+
+
+@pytest.fixture(scope="module")
+def rig(harness, checkpoint, kitti, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("node_a")
+    params = tmp / "params.yaml"
+    cfg = {**NODE_YAML, "model": {**NODE_YAML["model"], "checkpoint": str(checkpoint)}}
+    params.write_text(yaml.safe_dump({"depth_node": {"ros__parameters": cfg}}))
+    remaps = {t: f"/kitti/{t}" for t in ("image", "camera_info", "depth", "depth/camera_info",
+                                         "depth/colored", "points")}
+    with NodeProcess(tmp / "node.log", params_file=params, remaps=remaps) as node:
+        yield Rig(harness, node, kitti)
+        assert node.alive(), node.log()[-3000:]
+        assert node.stop() == 0, node.log()[-3000:]
+        assert "Traceback" not in node.log(), node.log()[-3000:]
+
+
+def _reference_depth(checkpoint: Path, rgb: np.ndarray) -> np.ndarray:
+    from depthnet_nano_ros.inference.estimator import DepthEstimator
+
+    est = DepthEstimator.create(checkpoint=checkpoint, backend="torch", input_size=INPUT_SIZE)
+    return est.estimate(rgb).depth
+
+
+# -- node A ---------------------------------------------------------------------------------
+def test_depth_info_points_colored_for_a_kitti_frame(rig, checkpoint, kitti):
+    msg = rig.frame(0)
+    depth_msg, info, cloud, colored = rig.send(msg, wait_for=(rig.info, rig.points, rig.colored))
+    assert depth_msg.header.frame_id == FRAME
+    assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ("32FC1", *KITTI_SIZE)
+    assert depth_msg.step == KITTI_SIZE[1] * 4 and not depth_msg.is_bigendian
+    depth = np.frombuffer(depth_msg.data, "<f4").reshape(KITTI_SIZE)
+
+    # The YAML range [40, 79.5] applied to exactly what the estimator predicts.
+    ref = _reference_depth(checkpoint, kitti["rgb"][0])
+    lo, hi = NODE_YAML["depth"]["min"], NODE_YAML["depth"]["max"]
+    inside = (ref >= lo) & (ref <= hi)
+    near_edge = (np.abs(ref - lo) < 1e-2) | (np.abs(ref - hi) < 1e-2)
+    assert (ref < lo).any() and inside.any() and (ref > hi).any(), "seeded model: all 3 cases"
+    np.testing.assert_array_equal(np.isfinite(depth)[~near_edge], inside[~near_edge])
+    np.testing.assert_allclose(depth[inside & ~near_edge], ref[inside & ~near_edge], rtol=1e-3)
+
+    assert info.header.frame_id == FRAME and list(info.p) == list(kitti["P"].reshape(-1))
+    assert (info.height, info.width) == KITTI_SIZE
+
+    h, w = math.ceil(KITTI_SIZE[0] / 4), math.ceil(KITTI_SIZE[1] / 4)  # YAML decimation 4
+    assert (cloud.height, cloud.width, cloud.header.frame_id) == (h, w, FRAME)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1)]
+    assert cloud.point_step == 12 and cloud.row_step == 12 * w and not cloud.is_dense
+    pts = np.frombuffer(cloud.data, "<f4").reshape(h, w, 3)
+    P = kitti["P"]
+    fx, fy, cx, cy = P[0, 0], P[1, 1], P[0, 2], P[1, 2]
+    finite_vu = np.argwhere(np.isfinite(depth[::4, ::4]))
+    assert len(finite_vu) > 10
+    for r, c in finite_vu[:: max(1, len(finite_vu) // 7)]:
+        u, v = 4 * c, 4 * r
+        d = float(depth[v, u])
+        np.testing.assert_allclose(pts[r, c], [(u - cx) * d / fx, (v - cy) * d / fy, d],
+                                   rtol=1e-5, atol=1e-6 * d)  # float32 x near the axis
+    assert np.isnan(pts[~np.isfinite(depth[::4, ::4])]).all()
+
+    assert (colored.encoding, colored.height, colored.width) == ("rgb8", *KITTI_SIZE)
+    col = np.frombuffer(colored.data, np.uint8).reshape(*KITTI_SIZE, 3)
+    assert (col[~np.isfinite(depth)] == 0).all() and col[np.isfinite(depth)].any()
+
+
+def test_yaml_parameters_are_loaded(rig):
+    from rcl_interfaces.srv import GetParameters
+
+    names = ["cloud.decimation", "depth.min", "depth.max", "model.input_width",
+             "qos.output.reliability"]
+    resp = rig.h.call(GetParameters, "/depth_node/get_parameters", GetParameters.Request(
+        names=names))
+    got = [v.integer_value if v.type == 2 else v.double_value if v.type == 3 else v.string_value
+           for v in resp.values]
+    assert got == [4, 40.0, 79.5, INPUT_SIZE[1], "best_effort"]
+    values = rig.fresh_diagnostics()
+    assert values["input_size"] == f"{INPUT_SIZE[0]}x{INPUT_SIZE[1]}"
+    assert values["backend"] == "torch"
+
+
+def _set(rig, **params):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    def value(v):
+        if isinstance(v, bool):
+            return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=v)
+        if isinstance(v, int):
+            return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=v)
+        if isinstance(v, float):
+            return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=v)
+        return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=v)
+
+    req = SetParameters.Request(parameters=[Parameter(name=k.replace("__", "."), value=value(v))
+                                            for k, v in params.items()])
+    return rig.h.call(SetParameters, "/depth_node/set_parameters", req).results
+
+
+def test_runtime_parameters_full_resolution_colour_cloud(rig, kitti):
+    assert all(r.successful for r in _set(rig, cloud__decimation=1, cloud__color=True))
+    msg = rig.frame(1, encoding="bgr8")  # bgr8 input must still colour the cloud in RGB
+    depth_msg, cloud = rig.send(msg, wait_for=(rig.points,))
+    assert (cloud.height, cloud.width, cloud.point_step) == (*KITTI_SIZE, 16)
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
+    raw = np.frombuffer(cloud.data, np.uint8).reshape(*KITTI_SIZE, 16)
+    rgb = raw[:, :, 12:16].copy().view("<u4")[:, :, 0]
+    expected = kitti["rgb"][1].astype(np.uint32)
+    np.testing.assert_array_equal(rgb, (expected[..., 0] << 16) | (expected[..., 1] << 8)
+                                  | expected[..., 2])
+    z = raw[:, :, 8:12].copy().view("<f4")[:, :, 0]
+    depth = np.frombuffer(depth_msg.data, "<f4").reshape(KITTI_SIZE)
+    np.testing.assert_array_equal(z, depth)
+    assert all(r.successful for r in _set(rig, cloud__decimation=4, cloud__color=False))
+
+
+def test_invalid_parameter_changes_are_refused(rig):
+    (r,) = _set(rig, depth__min=90.0)  # above depth.max = 79.5
+    assert not r.successful and "depth.min" in r.reason
+    (r,) = _set(rig, model__backend="onnxruntime")
+    assert not r.successful  # read-only
+    (r,) = _set(rig, cloud__decimation=0)
+    assert not r.successful and "decimation" in r.reason
+
+
+def _bad_images(rig):
+    rgb = rig.kitti["rgb"][0]
+    good = image_msg(rgb, "rgb8", FRAME)
+    yuv = image_msg(rgb[:, :, :2].copy(), "rgb8", FRAME)
+    yuv.encoding, yuv.step = "yuv422", KITTI_SIZE[1] * 2
+    short = image_msg(rgb, "rgb8", FRAME)
+    short.data = bytes(good.data[: len(good.data) - 100])
+    empty = image_msg(rgb, "rgb8", FRAME)
+    empty.height = empty.width = empty.step = 0
+    empty.data = b""
+    big = image_msg(rgb, "rgb8", FRAME)
+    big.is_bigendian = 1
+    narrow = image_msg(rgb[:, :, ::-1], "bgr8", FRAME)
+    narrow.step = 100
+    depth_in = image_msg(np.zeros((*KITTI_SIZE, 4), np.uint8), "rgb8", FRAME)
+    depth_in.encoding, depth_in.step = "32FC1", KITTI_SIZE[1] * 4
+    return [(yuv, "yuv422"), (short, "bytes"), (empty, "zero size"), (big, "endian"),
+            (narrow, "step 100"), (depth_in, "32FC1")]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_bad_image_is_skipped_and_next_frame_processed(rig, case):
+    bad, words = _bad_images(rig)[case]
+    before = int(rig.fresh_diagnostics()["bad_input"])
+    bad.header.stamp = rig.next_stamp()
+    rig.bad_stamps.append(bad.header.stamp)
+    state = {}
+
+    def counted():
+        if len(rig.diag.msgs) > state.get("n", 0):
+            state["n"] = len(rig.diag.msgs)
+            state["values"] = diagnostics_values(rig.diag.msgs[-1], NODE_A)
+        return state.get("values") and int(state["values"]["bad_input"]) > before
+
+    rig.h.spin_until(counted, 30, every=(3.0, lambda: rig.image_pub.publish(bad)),
+                     what="bad_input counter", alive=rig.node)
+    assert words in state["values"]["last_problem"], state["values"]
+    assert state["values"]["__level__"] == "1"  # WARN while the problem is recent
+    good = rig.frame(0)
+    rig.send(good)
+    for c in (rig.depth, rig.info, rig.colored, rig.points):
+        assert not c.by_stamp(bad.header.stamp)
+    assert "skipped a frame" in rig.node.log()
+
+
+@pytest.mark.parametrize("problem", ["zero focal length", "differs from the image size"])
+def test_bad_camera_info_gives_depth_without_info_or_points(rig, problem):
+    bad = rig.good_info()
+    if problem == "zero focal length":
+        bad.p = [0.0] * 12
+    else:
+        bad.width, bad.height = 640, 480
+    for _ in range(3):  # camera_info and image travel on different topics: retry if reordered
+        before = int(rig.fresh_diagnostics()["bad_camera_info"])
+        msg = rig.frame(0)
+        rig.send(msg, info=bad)
+        values = rig.fresh_diagnostics()
+        if int(values["bad_camera_info"]) > before:
+            break
+    assert problem in values["last_problem"], values
+    assert not rig.info.by_stamp(msg.header.stamp) and not rig.points.by_stamp(msg.header.stamp)
+    rig.send(rig.frame(0), wait_for=(rig.info, rig.points))  # a good CameraInfo restores both
+
+
+def test_burst_processes_latest_and_counts_drops(rig):
+    start = rig.fresh_diagnostics()
+    msg = rig.frame(0)
+    stamps = []
+    rig.info_pub.publish(rig.good_info())
+    for _ in range(30):  # as fast as we can publish: far faster than inference
+        msg.header.stamp = rig.next_stamp()
+        stamps.append(msg.header.stamp)
+        rig.image_pub.publish(msg)
+    rig.h.spin_until(lambda: rig.depth.by_stamp(stamps[-1]), 60,
+                     every=(5.0, lambda: rig.image_pub.publish(msg)),
+                     what="depth of the last burst frame", alive=rig.node)
+    done = [i for i, s in enumerate(stamps) if rig.depth.by_stamp(s)]
+    assert done[-1] == 29 and len(done) < 30
+    order = [stamps.index(m.header.stamp) for m in rig.depth.msgs if m.header.stamp in stamps]
+    assert order == sorted(order)  # never an older frame after a newer one
+
+    state = {}
+
+    def settled():
+        v = state["v"] = rig.fresh_diagnostics()
+        total = sum(int(v[k]) for k in ("processed", "dropped", "bad_input", "errors"))
+        return int(v["received"]) == total
+
+    rig.h.spin_until(settled, 30, what="diagnostics counters to settle", alive=rig.node)
+    v = state["v"]
+    assert int(v["dropped"]) > int(start["dropped"])
+    assert int(v["received"]) - int(start["received"]) >= len(done)
+    assert float(v["latency_ms.inference"]) > 0 and "latency_ms.total" in v
+
+
+# -- node B: compressed input, shipped YAML, remapping, clean SIGINT -------------------------
+def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from PIL import Image as PILImage
+    from sensor_msgs.msg import CompressedImage, Image
+
+    shipped = (Path(os.environ["AMENT_PREFIX_PATH"].split(":")[0])
+               / "share/depthnet_nano_ros/config/depthnet_nano.yaml")
+    node = NodeProcess(tmp_path / "node_b.log", params_file=shipped, params={
+        "model.checkpoint": checkpoint, "model.backend": "torch", "input.compressed": True,
+        "model.input_height": INPUT_SIZE[0], "model.input_width": INPUT_SIZE[1]},
+        remaps={"__node": "depth_node_b", "image/compressed": "/cam/image_raw/compressed",
+                "depth": "/cam/depth"})
+    with node:
+        pub = harness.node.create_publisher(CompressedImage, "/cam/image_raw/compressed", 5)
+        depth = harness.collect(Image, "/cam/depth", RELIABLE)
+        diag = harness.collect(DiagnosticArray, "/diagnostics", RELIABLE)
+        try:
+            harness.wait_matched([pub], [depth.sub], alive=node)
+            bad = CompressedImage(format="png", data=b"\x89PNG broken")
+            bad.header.stamp = harness.stamp(950)
+
+            def rejected():
+                values = [diagnostics_values(m, "depth_node_b") for m in diag.msgs[-3:]]
+                return any(v and int(v["bad_input"]) > 0 for v in values)
+
+            harness.spin_until(rejected, 30, every=(3.0, lambda: pub.publish(bad)),
+                               what="the broken png on /diagnostics", alive=node)
+            for i, fmt in enumerate(["png", "rgb8; jpeg compressed bgr8"]):
+                bio = io.BytesIO()
+                PILImage.fromarray(kitti["rgb"][0]).save(bio, "PNG" if "png" in fmt else "JPEG")
+                msg = CompressedImage(format=fmt, data=bio.getvalue())
+                msg.header.frame_id, msg.header.stamp = FRAME, harness.stamp(900 + i)
+                harness.spin_until(lambda m=msg: depth.by_stamp(m.header.stamp), 30,
+                                   every=(3.0, lambda m=msg: pub.publish(m)),
+                                   what=f"depth from {fmt}", alive=node)
+                out = depth.by_stamp(msg.header.stamp)[0]
+                assert (out.height, out.width, out.encoding) == (*KITTI_SIZE, "32FC1")
+                assert out.header.frame_id == FRAME
+            assert not depth.by_stamp(bad.header.stamp)
+        finally:
+            harness.node.destroy_publisher(pub)
+            harness.node.destroy_subscription(depth.sub)
+            harness.node.destroy_subscription(diag.sub)
+        assert node.stop() == 0, node.log()[-3000:]
+    log = node.log()
+    assert "Traceback" not in log and "could not be decoded" in log, log[-3000:]
