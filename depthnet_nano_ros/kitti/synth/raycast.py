@@ -109,8 +109,8 @@ def cast(geom: FrameGeometry, dirs: tuple[np.ndarray, ...], inv: tuple[np.ndarra
     shape = dirs[0].shape
     with np.errstate(divide="ignore"):
         t_ground = np.where(dirs[2] < 0, np.float32(-geom.origin[2]) / dirs[2], np.inf)
-    t_best = np.where(t_ground <= t_max, t_ground, np.inf).astype(np.float32)
-    prim = np.where(np.isfinite(t_best), 0, -1).astype(np.int32)
+    prim = np.where(np.isfinite(t_ground) & (t_ground <= t_max), 0, -1).astype(np.int32)
+    t_best = np.where(prim == 0, t_ground, t_max).astype(np.float32)  # farther hits ignored
 
     def update(t: np.ndarray, rows: slice, cols: slice, pid: int) -> None:
         view_t, view_p = t_best[rows, cols], prim[rows, cols]
@@ -132,6 +132,7 @@ def cast(geom: FrameGeometry, dirs: tuple[np.ndarray, ...], inv: tuple[np.ndarra
     for ell, pid in zip(geom.ell, geom.ell_id, strict=True):
         for rows, cols in cull(ell[:3] - ell[3:], ell[:3] + ell[3:]):
             update(_ellipsoid(sub(dirs, rows, cols), ell), rows, cols, pid)
+    t_best[prim < 0] = np.inf
     assert t_best.shape == shape
     return t_best, prim
 

@@ -13,6 +13,9 @@ from enum import IntEnum
 
 import numpy as np
 
+BLOCK_M = 100.0  #: the street is generated block by block, each block from its own seed
+_BLOCK_BIAS = 1 << 20  #: keeps block indices (negative behind the start) non-negative for seeding
+
 
 class Material(IntEnum):
     """Surface kinds; each has its own texture and lidar reflectance."""
@@ -138,13 +141,13 @@ def _car(b: _Builder, rng: np.random.Generator, x: float, y: float, vx: float) -
 
 def _buildings(b: _Builder, rng: np.random.Generator, side: int, y0: float,
                x_start: float, x_end: float) -> list[tuple[float, float]]:
-    """A row of buildings beyond y0 on one side (+1 left, -1 right); returns the gaps."""
+    """A row of buildings beyond |y| = y0 on one side (+1 left, -1 right); returns the gaps."""
     gaps, x = [], x_start
-    while x < x_end:
+    while x < x_end - 4.0:
         gap = rng.uniform(8, 22) if rng.random() < 0.25 else rng.uniform(0.0, 5.0)
-        gaps.append((x, x + gap))
+        gaps.append((x, min(x + gap, x_end)))
         x += gap
-        width = rng.uniform(8, 30)
+        width = min(rng.uniform(8, 30), x_end - x)
         depth = rng.uniform(8, 16)
         height = float(np.clip(rng.lognormal(np.log(10), 0.5), 3.5, 30))
         near = y0 + rng.uniform(0.0, 3.0)
@@ -152,7 +155,8 @@ def _buildings(b: _Builder, rng: np.random.Generator, side: int, y0: float,
         color = _jitter(rng, _FACADES[rng.integers(len(_FACADES))], 0.1)
         pattern = (rng.uniform(1.8, 3.4), rng.uniform(2.8, 3.6), rng.uniform(0.35, 0.6),
                    rng.uniform(0.4, 0.6))
-        b.box((x, lo_y, 0.0), (x + width, hi_y, height), Material.BUILDING, color, pattern)
+        if width >= 4.0:
+            b.box((x, lo_y, 0.0), (x + width, hi_y, height), Material.BUILDING, color, pattern)
         x += width
     return gaps
 
@@ -168,14 +172,20 @@ def _tree(b: _Builder, rng: np.random.Generator, x: float, y: float) -> None:
     b.ell((x, y, trunk_h + 0.45 * rz), (rxy, rxy, rz), Material.CROWN, green)
 
 
-def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float) -> Scene:
-    """A random street covering x in [x_start, x_end]; the ego lane (|y| < 1.75) stays clear.
+@dataclass
+class _Layout:
+    """The street's cross-section and traffic, fixed for the whole drive."""
 
-    Moving traffic is generated far enough up and down the road to stay in view for
-    `duration_s` seconds.
-    """
-    rng = np.random.default_rng(seed)
-    b = _Builder()
+    lane: float
+    n_left: int
+    park: float
+    road: Road
+    kerb_h: float
+    setback: tuple[float, float]   #: extra distance of the buildings (left, right)
+    lane_vx: tuple[float, ...]     #: speed of the traffic on each left lane
+
+
+def _layout(rng: np.random.Generator) -> _Layout:
     lane = rng.uniform(3.2, 3.7)
     n_left, n_right = int(rng.integers(1, 3)), int(rng.integers(0, 2))
     park = rng.uniform(2.0, 2.4) if rng.random() < 0.7 else 0.0
@@ -184,55 +194,82 @@ def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float) -
     lines[0] = (lane / 2, 0.07, float(rng.random() < 0.5))
     lines += [(-lane / 2 - k * lane, 0.06, 1.0) for k in range(n_right)]
     lines += [(left - park - 0.25, 0.08, 0.0), (right + park + 0.25, 0.08, 0.0)]
-    walk = rng.uniform(2.0, 4.0)
-    road = Road(right, left, walk, np.array(lines, dtype=np.float64))
+    road = Road(right, left, rng.uniform(2.0, 4.0), np.array(lines, dtype=np.float64))
+    lane_vx = tuple(-rng.uniform(8, 14) if k == n_left - 1 else float(rng.choice([0, 9, 12]))
+                    for k in range(n_left))
+    return _Layout(lane, n_left, park, road, rng.uniform(0.10, 0.16),
+                   (rng.uniform(0.0, 4.0), rng.uniform(0.0, 4.0)), lane_vx)
 
-    kerb_h = rng.uniform(0.10, 0.16)
-    for x in np.arange(x_start, x_end, 25.0):
-        for lo_y, hi_y in ((left, left + walk), (right - walk, right)):
-            b.box((x, lo_y, 0.0), (x + 25.0, hi_y, kerb_h), Material.SIDEWALK,
+
+def _static_block(b: _Builder, rng: np.random.Generator, lay: _Layout, x0: float,
+                  x1: float) -> None:
+    """Sidewalks, buildings, trees, poles, signs, walls and parked cars of x in [x0, x1)."""
+    road, walk = lay.road, lay.road.sidewalk_width
+    for x in np.arange(x0, x1, 25.0):
+        for lo_y, hi_y in ((road.left_edge, road.left_edge + walk),
+                           (road.right_edge - walk, road.right_edge)):
+            b.box((x, lo_y, 0.0), (x + 25.0, hi_y, lay.kerb_h), Material.SIDEWALK,
                   _jitter(rng, np.array([0.62, 0.60, 0.57]), 0.05))
-    for side, edge in ((1, left + walk), (-1, walk - right)):  # edge: |y| of the walk's back
-        gaps = _buildings(b, rng, side, edge + rng.uniform(0.0, 4.0), x_start, x_end)
-        for g0, g1 in gaps:
+    sides = ((1, road.left_edge + walk, lay.setback[0]),
+             (-1, walk - road.right_edge, lay.setback[1]))
+    for side, edge, setback in sides:  # edge: |y| of the sidewalk's back
+        for g0, g1 in _buildings(b, rng, side, edge + setback, x0, x1):
             for x in np.arange(g0 + 2.0, g1 - 1.0, rng.uniform(4.0, 7.0)):
                 _tree(b, rng, x + rng.uniform(-1, 1), side * (edge + rng.uniform(1.0, 3.5)))
-        x = x_start + rng.uniform(0, 10)
-        while x < x_end:  # street trees, poles and signs on the sidewalk
+        x = x0 + rng.uniform(0, 10)
+        while x < x1:  # street trees, poles and signs on the sidewalk
             y = side * (edge - walk + rng.uniform(0.5, 0.9))
             kind = rng.random()
             if kind < 0.45:
                 _tree(b, rng, x, side * (edge - walk * 0.5))
             elif kind < 0.8:
-                h = rng.uniform(5, 9)
-                b.cyl(x, y, rng.uniform(0.07, 0.14), 0.0, h, Material.POLE,
+                b.cyl(x, y, rng.uniform(0.07, 0.14), 0.0, rng.uniform(5, 9), Material.POLE,
                       _jitter(rng, np.array([0.5, 0.5, 0.52]), 0.2))
             else:
                 b.cyl(x, y, 0.04, 0.0, 2.6, Material.POLE, np.array([0.55, 0.55, 0.55]))
                 b.box((x - 0.05, y - 0.35, 1.9), (x - 0.03, y + 0.35, 2.6), Material.SIGN,
                       _SIGNS[rng.integers(len(_SIGNS))])
             x += rng.uniform(8, 30)
-        if rng.random() < 0.5:  # a low wall along part of the sidewalk's outer edge
-            w0 = rng.uniform(x_start, x_end)
-            w1 = min(x_end, w0 + rng.uniform(20, 80))
+        if rng.random() < 0.25:  # a low wall along part of the sidewalk's outer edge
+            w0 = rng.uniform(x0, x1 - 20)
             y_in = side * (edge + 0.1)
-            b.box((w0, min(y_in, y_in + side * 0.3), 0.0), (w1, max(y_in, y_in + side * 0.3),
-                  rng.uniform(0.8, 1.8)), Material.WALL,
+            b.box((w0, min(y_in, y_in + side * 0.3), 0.0),
+                  (min(x1, w0 + rng.uniform(20, 60)), max(y_in, y_in + side * 0.3),
+                   rng.uniform(0.8, 1.8)), Material.WALL,
                   _jitter(rng, _FACADES[rng.integers(len(_FACADES))], 0.15))
+    if lay.park > 0:  # parked cars in the parking strips
+        for y in (road.left_edge - lay.park / 2, road.right_edge + lay.park / 2):
+            x = x0 + 3.0
+            while x < x1 - 3.0:
+                parked = rng.random() < 0.6
+                length = _car(b, rng, x, y + rng.uniform(-0.2, 0.2), 0.0) if parked else 4.5
+                x += length + rng.uniform(1.5, 3.5)
 
-    if park > 0:  # parked cars in the parking strips
-        for y in (left - park / 2, right + park / 2):
-            x = x_start
-            while x < x_end:
-                length = _car(b, rng, x, y + rng.uniform(-0.2, 0.2), 0.0) \
-                    if rng.random() < 0.6 else 4.5
-                x += length + rng.uniform(0.8, 3.0)
-    for k in range(n_left):  # traffic on the left lanes: oncoming, same way or stopped
-        vx = -rng.uniform(8, 14) if k == n_left - 1 else rng.choice([0.0, 9.0, 12.0])
-        y, x = lane * (k + 1), x_start - abs(vx) * duration_s
-        while x < x_end + abs(vx) * duration_s:
-            x += _car(b, rng, x, y + rng.uniform(-0.3, 0.3), float(vx)) + rng.uniform(6, 45)
-    return _finish(b, rng, road)
+
+def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float) -> Scene:
+    """A random street covering x in [x_start, x_end]; the ego lane (|y| < 1.75) stays clear.
+
+    The street is built in 100 m blocks, each from its own seed, so a longer drive with the
+    same seed extends a shorter one instead of changing it. Moving traffic is generated far
+    enough up and down the road to stay in view for `duration_s` seconds.
+    """
+    rng = np.random.default_rng([seed, 0])
+    lay = _layout(rng)
+    b = _Builder()
+    first, last = int(np.floor(x_start / BLOCK_M)), int(np.ceil(x_end / BLOCK_M))
+    for blk in range(first, last):
+        block_rng = np.random.default_rng([seed, 1, blk + _BLOCK_BIAS])
+        _static_block(b, block_rng, lay, blk * BLOCK_M, (blk + 1) * BLOCK_M)
+    for k, vx in enumerate(lay.lane_vx):  # traffic on the left lanes
+        reach = abs(vx) * duration_s
+        for blk in range(int(np.floor((x_start - reach) / BLOCK_M)),
+                         int(np.ceil((x_end + reach) / BLOCK_M))):
+            block_rng = np.random.default_rng([seed, 2, k, blk + _BLOCK_BIAS])
+            x, x1 = blk * BLOCK_M + block_rng.uniform(3, 20), (blk + 1) * BLOCK_M - 3.0
+            while x < x1:
+                y = lay.lane * (k + 1) + block_rng.uniform(-0.3, 0.3)
+                x += _car(b, block_rng, x, y, vx) + block_rng.uniform(6, 45)
+    return _finish(b, rng, lay.road)
 
 
 def _finish(b: _Builder, rng: np.random.Generator, road: Road) -> Scene:

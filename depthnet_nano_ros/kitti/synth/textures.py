@@ -126,7 +126,8 @@ def _buildings(h: Hits, out: np.ndarray) -> None:
     window = (np.abs(fs - 0.5) < wf / 2) & (fz > 0.3) & (fz < 0.3 + hf)
     window &= z < h.hi[idx, 2] - 0.6
     frame = window & ((np.abs(fs - 0.5) > wf / 2 - 0.04) | (fz < 0.34))
-    glass = 0.08 + 0.25 * hash01(col, row, h.prim[idx].astype(np.float64))
+    key = h.lo[idx, 0] * 0.37 + h.lo[idx, 1] * 1.3  # per building, independent of ids
+    glass = 0.08 + 0.25 * hash01(col, row, key)
     tint = np.column_stack([glass * 0.85, glass * 0.95, glass * 1.1])
     out[idx[window]] = tint[window]
     out[idx[frame]] = 0.75
