@@ -194,7 +194,7 @@ def test_oracle_catches_projection_bugs(oracle: dict, synth: SynthDrive) -> None
     expected, same = _png_depth_at(oracle["png"], oracle["frame"].camera.surface,
                                    win["u"] - 1, win["v"] - 1, surf)
     err = np.abs(expected - win["z"])[same]
-    assert (err > 0.01).mean() > 0.3
+    assert (err > 0.01).mean() > 0.5
 
 
 def test_camera_moves_forward_and_static_depth_shrinks(raw: RawDrive, synth: SynthDrive) -> None:
@@ -204,14 +204,15 @@ def test_camera_moves_forward_and_static_depth_shrinks(raw: RawDrive, synth: Syn
     assert np.all(np.diff(east) > 0.6) and np.all(np.diff(east) < 1.5)
     T, K = raw.calib.T_cam_velo(2), raw.calib.K(2)
     points0 = raw.load_velodyne(0)
-    static = synth.scene.static_prims()[synth.frame(0).lidar.surface // 8]
+    surface0 = synth.frame(0).lidar.surface
+    static = synth.scene.static_prims()[surface0 // 8]
     moved = points0[static].copy()
     moved[:, 0] -= east[2]  # the same world points seen from frame 2's Velodyne
     z0 = _winners(points0[static], T, K)
     win = _winners(moved, T, K)
     frame2 = synth.frame(2)
     png = load_depth_png(raw.drive_dir / "proj_depth" / "exact" / "image_02" / "0000000002.png")
-    surf = synth.frame(0).lidar.surface[static][win["index"]]
+    surf = surface0[static][win["index"]]
     expected, same = _png_depth_at(png, frame2.camera.surface, win["u"], win["v"], surf)
     planar = surf // 8 < synth.scene.prim_offsets()[1]
     ok = same & planar

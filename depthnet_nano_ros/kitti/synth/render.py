@@ -61,6 +61,8 @@ class Renderer:
         r2 = ((u - self.width / 2) / self.width) ** 2 + ((v - self.height / 2) / self.width) ** 2
         self.vignette = (1.0 - 0.35 * r2).astype(np.float32)[..., None]
         self._sky_weights: tuple[np.ndarray, np.ndarray] | None = None
+        self._sky_key: tuple[float, ...] | None = None
+        self._sky_image = np.zeros(0, np.float32)
 
     def _bbox(self, lo: np.ndarray, hi: np.ndarray) -> tuple[float, ...] | None | bool:
         """(u_min, u_max, v_min, v_max) of an AABB relative to the camera centre; None when it
@@ -153,9 +155,13 @@ class Renderer:
             a, b = self.dirs[0] / lift * 0.03, self.dirs[1] / lift * 0.03
             cloud = np.clip(lookup(self.tile, a, b, 4.0) * 1.6 - 0.1, 0, 1) * (el > 0.01)
             self._sky_weights = (np.clip(el * 2.5, 0, 1)[..., None], cloud[..., None])
-        w, cloud = self._sky_weights
-        sky = scene.sky_horizon * (1 - w) + scene.sky_zenith * w
-        return (sky * (1 - cloud) + 0.95 * cloud).astype(np.float32)
+        key = (*scene.sky_horizon.tolist(), *scene.sky_zenith.tolist())
+        if self._sky_key != key:
+            w, cloud = self._sky_weights
+            sky = scene.sky_horizon * (1 - w) + scene.sky_zenith * w
+            self._sky_image = (sky * (1 - cloud) + 0.95 * cloud).astype(np.float32)
+            self._sky_key = key
+        return self._sky_image.copy()
 
     def _contact_shadows(self, scene: Scene, geom: FrameGeometry, pixel: np.ndarray,
                          prim: np.ndarray, pw: np.ndarray, color: np.ndarray) -> None:
