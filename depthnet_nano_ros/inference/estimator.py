@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from depthnet_nano_ros.inference.availability import (
     auto_backend,
@@ -106,6 +107,23 @@ class DepthEstimator:
 
         return from_checkpoint(cls, checkpoint, backend, precision, size)
 
+    @classmethod
+    def from_model(cls, model: nn.Module, input_size: tuple[int, int], backend: str = "auto",
+                   precision: str = "fp32", *, min_depth: float = 1.0, max_depth: float = 80.0,
+                   source: str = "in-memory model") -> DepthEstimator:
+        """Put an in-memory network (e.g. during training, or a peer) on `backend`."""
+        from depthnet_nano_ros.inference.loaders import from_model
+
+        if backend not in BACKEND_NAMES or precision not in PRECISIONS:
+            raise InferenceError(f"unknown backend {backend!r} or precision {precision!r}; "
+                                 f"choose from {BACKEND_NAMES} and {PRECISIONS}")
+        if backend != "auto":
+            _require_backend(backend)
+        size = _check_size(input_size)
+        assert size is not None
+        return from_model(cls, model, size, backend, precision, min_depth=min_depth,
+                          max_depth=max_depth, source=source)
+
     def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> DepthPrediction:
         """HxWx3 uint8 image (rgb8 or bgr8) -> HxW float32 depth in metres + timings."""
         t0 = time.perf_counter()
@@ -122,8 +140,8 @@ class DepthEstimator:
         t1 = time.perf_counter()
         out = self._engine.run(x)
         t2 = time.perf_counter()
-        depth = output_to_depth_np(np.asarray(out, dtype=np.float32).reshape(self.input_size),
-                                   self.min_depth, self.max_depth)
+        depth = output_to_depth_np(np.asarray(out, dtype=np.float32)[0, 0], self.min_depth,
+                                   self.max_depth)
         depth = resize_depth(depth, image.shape[:2])
         t3 = time.perf_counter()
         return DepthPrediction(depth, {"preprocess": (t1 - t0) * 1e3,

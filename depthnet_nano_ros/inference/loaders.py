@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torch import nn
+
 from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
 from depthnet_nano_ros.inference.engine_cache import model_hash
 from depthnet_nano_ros.inference.errors import InferenceError
@@ -40,16 +42,22 @@ def _check_requested_size(path: Path, have: tuple[int, int],
 def from_checkpoint(cls: type[DepthEstimator], checkpoint: str | Path | None, backend: str,
                     precision: str, size: tuple[int, int] | None) -> DepthEstimator:
     """Load weights (None = the reference checkpoint) and put them on `backend`."""
+    model, info = load_checkpoint(checkpoint)
+    cfg = info.model_config
+    return from_model(cls, model, size or tuple(info.input_size), backend, precision,
+                      min_depth=cfg.min_depth, max_depth=cfg.max_depth, source=str(info.path))
+
+
+def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int], backend: str,
+               precision: str, *, min_depth: float, max_depth: float,
+               source: str) -> DepthEstimator:
+    """Put an in-memory network on `backend` (ONNX export / engine build cached by hash)."""
     from depthnet_nano_ros.inference.estimator import default_device
 
-    model, info = load_checkpoint(checkpoint)
-    size = size or tuple(info.input_size)
-    cfg = info.model_config
-    depth_meta = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth}
     resolved = _resolve(backend)
     mhash = model_hash(model)
-    common = {"min_depth": cfg.min_depth, "max_depth": cfg.max_depth, "model_hash": mhash,
-              "source": str(info.path)}
+    common = {"min_depth": min_depth, "max_depth": max_depth, "model_hash": mhash,
+              "source": source}
     if resolved == "torch":
         from depthnet_nano_ros.inference.backends.torch_backend import TorchBackend
 
@@ -58,19 +66,20 @@ def from_checkpoint(cls: type[DepthEstimator], checkpoint: str | Path | None, ba
     if resolved == "torch2trt":
         from depthnet_nano_ros.inference.backends.torch2trt_backend import Torch2trtBackend
 
-        return cls(Torch2trtBackend.from_model(model, size, precision=precision), **common)
+        return cls(Torch2trtBackend.from_model(model, size, precision=precision,
+                                               metadata=common), **common)
     from depthnet_nano_ros.inference.export import cached_onnx_bytes
 
+    data = cached_onnx_bytes(model, size, mhash, {"min_depth": min_depth,
+                                                  "max_depth": max_depth})
     if resolved == "onnxruntime":
-        _check_ort_precision(precision, info.path)
+        _check_ort_precision(precision, source)
         from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
 
-        data = cached_onnx_bytes(model, size, mhash, depth_meta)
-        return cls(OrtBackend(data, size, source=info.path), **common)
+        return cls(OrtBackend(data, size, source=source), **common)
     from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
     from depthnet_nano_ros.inference.tensorrt_build import cached_engine
 
-    data = cached_onnx_bytes(model, size, mhash, depth_meta)
     engine_path = cached_engine(data, mhash, size, precision)
     return cls(TrtBackend.from_file(engine_path, model_hash=mhash), **common)
 

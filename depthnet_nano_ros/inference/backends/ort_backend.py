@@ -26,6 +26,17 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
     return so
 
 
+def _cpu_variant(model_bytes: bytes, source: str | Path) -> bytes:
+    """The CPU-tuned, numerically equivalent graph (see graph_opt); errors name the file."""
+    from depthnet_nano_ros.inference.graph_opt import optimize_for_cpu
+
+    try:
+        return optimize_for_cpu(model_bytes)
+    except Exception as exc:  # a graph the rewrite does not understand: name it
+        raise InferenceError(f"cannot prepare {source} for onnxruntime CPU: {exc}; re-export "
+                             "it with `depthnet_nano export --format onnx`") from exc
+
+
 class OrtBackend:
     """An InferenceSession over a serialized ONNX model with a static 1x3xHxW input."""
 
@@ -33,10 +44,12 @@ class OrtBackend:
 
     def __init__(self, model_bytes: bytes, input_size: tuple[int, int], *, source: str | Path,
                  threads: int | None = None, use_cuda: bool | None = None,
-                 profile_prefix: str | None = None) -> None:
+                 profile_prefix: str | None = None, cpu_rewrites: bool = True) -> None:
         import onnxruntime as ort
 
         use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
+        if cpu_rewrites and not use_cuda:
+            model_bytes = _cpu_variant(model_bytes, source)
         providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(
