@@ -20,7 +20,7 @@ from depthnet_nano_ros.evaluation.offline import (
     predict_checked,
     report_loader,
 )
-from depthnet_nano_ros.evaluation.report import write_report
+from depthnet_nano_ros.evaluation.report import ReportLoader, write_report
 from depthnet_nano_ros.evaluation.summary import (
     build_summary,
     format_table,
@@ -112,7 +112,7 @@ def open_source(args: argparse.Namespace, need_lidar: bool) -> BagSource:
     return BagSource(args.bag, topics, calib_dir=args.calib, need_lidar=need_lidar)
 
 
-def finish(args: argparse.Namespace, result: EvaluationResult, load) -> int:
+def finish(args: argparse.Namespace, result: EvaluationResult, load: ReportLoader) -> int:
     """Print the table; write JSON and report (both atomically)."""
     doc = build_summary(result)
     table = format_table(doc, non_inference_fps(result))

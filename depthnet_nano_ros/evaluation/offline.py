@@ -24,6 +24,8 @@ from depthnet_nano_ros.geometry.lidar_projection import project_to_depth
 Predictor = Callable[[np.ndarray], np.ndarray]
 #: (frame, geometry) -> HxW ground-truth depth (0 = none)
 GroundTruth = Callable[[Frame, CameraGeometry], np.ndarray]
+#: stamps -> {stamp: (rgb, ground truth, raw prediction)} of the frames shown in the report
+ReportLoader = Callable[[list[int]], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
 def lidar_ground_truth(frame: Frame, geometry: CameraGeometry) -> np.ndarray:
@@ -132,8 +134,7 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
 
 def report_loader(source: BagSource, result: EvaluationResult,
                   prediction_for: Callable[[Frame], np.ndarray],
-                  ground_truth: GroundTruth = lidar_ground_truth,
-                  ) -> Callable[[list[int]], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+                  ground_truth: GroundTruth = lidar_ground_truth) -> ReportLoader:
     """`load(stamps)` for the report: re-reads those frames from the bag (second pass)."""
     assert result.pairing is not None and result.geometry is not None
     pairing, geometry = result.pairing, result.geometry

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from depthnet_nano_ros.evaluation.metrics import (  # noqa: E402
     FrameScore,
     valid_mask,
 )
+from depthnet_nano_ros.evaluation.offline import ReportLoader  # noqa: E402
 from depthnet_nano_ros.geometry.colormap import colorize  # noqa: E402
 from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes  # noqa: E402
 
@@ -157,9 +158,7 @@ def render_html(doc: dict[str, Any], strips: Sequence[tuple[str, FrameScore, str
 
 
 def write_report(out_dir: str | Path, doc: dict[str, Any], scores: Sequence[FrameScore],
-                 settings: EvalSettings, table: str,
-                 load: Callable[[list[int]], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]],
-                 ) -> Path:
+                 settings: EvalSettings, table: str, load: ReportLoader) -> Path:
     """Write the report; `load(stamps)` returns {stamp: (rgb, gt, raw prediction)}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
