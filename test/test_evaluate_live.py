@@ -24,6 +24,40 @@ LIDAR = "/kitti/velo/pointcloud"
 EVALUATE = [str(VENV / "bin" / "depthnet_nano"), "evaluate"]
 
 
+def test_live_scorer_pairs_in_any_arrival_order() -> None:
+    """ROS-free core: depth before or after its scan, duplicates, strangers, a lost scan."""
+    from depthnet_nano_ros.evaluation.bag_source import CameraGeometry
+    from depthnet_nano_ros.evaluation.live_scoring import LiveScorer
+    from depthnet_nano_ros.evaluation.offline import lidar_ground_truth
+    from depthnet_nano_ros.evaluation.pairing import pair_nearest
+
+    images = np.array([100, 200, 300, 400])
+    scans = np.array([95, 210, 290, 600])  # image 400 has no scan within 50 -> rejected
+    pairing = pair_nearest(images, scans, 50)
+    K = np.array([[10.0, 0, 2], [0, 10.0, 2], [0, 0, 1]])
+    geometry = CameraGeometry(K, np.eye(4), "test")
+    scored = []
+    scorer = LiveScorer(images, scans, pairing, EvalSettings(crop="none"), geometry,
+                        lidar_ground_truth, on_score=lambda s, d: scored.append(s.stamp_ns))
+    point = np.array([[0.0, 0.0, 5.0]], np.float32)  # lands on pixel (2, 2) at 5 m
+    depth = np.full((5, 5), 4.0, np.float32)
+    scorer.add_depth(200, depth)  # before its scan: waits
+    assert scored == [] and scorer.pending() == 1
+    scorer.add_scan(210, point)
+    assert scored == [200]
+    scorer.add_scan(95, point)  # scan first, then depth
+    scorer.add_depth(100, depth)
+    scorer.add_depth(100, depth)  # duplicate
+    scorer.add_depth(123, depth)  # no such image
+    scorer.add_depth(400, depth)  # rejected pair: received, not scored
+    scorer.add_depth(300, depth)  # its scan never comes
+    assert scored == [200, 100] and scorer.finish() == 1
+    c = scorer.counts
+    assert (c.depth_received, c.duplicates, c.unexpected, c.unpaired) == (6, 1, 1, 1)
+    assert scorer.scores[0].valid_points == 1
+    assert scorer.scores[0].metrics["abs_rel"] == pytest.approx(0.2)
+
+
 def _bag(date_dir: Path, out: Path, frames: str) -> Path:
     assert cli.main(["kitti2bag", str(date_dir), "--drive", "0005", "--frames", frames,
                      "--output", str(out), "--no-progress"]) == 0
@@ -94,7 +128,8 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
             h.spin_until(lambda: h.node.count_subscribers(LIDAR) >= 1
                          and h.node.count_subscribers("/depth") >= 1, timeout=60,
                          what="the --no-play evaluator to subscribe")
-            player = _start([bag, "--live", "--rate", "0.3", "--json", str(tmp / "play.json"),
+            player = _start([bag, "--live", "--rate", "0.3", "--wait-image-subscribers", "2",
+                             "--wait-lidar-subscribers", "1", "--json", str(tmp / "play.json"),
                              "--report", str(tmp / "report"), "--save-predictions",
                              str(tmp / "pred")], tmp / "play.log")
             out = _finish(h, player, tmp / "play.log")

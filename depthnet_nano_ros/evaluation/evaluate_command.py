@@ -80,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lv.add_argument("--rate", type=float, default=1.0, help="playback rate factor (default 1)")
     lv.add_argument("--depth-topic", default="depth",
                     help="the node's depth output (default depth)")
+    lv.add_argument("--wait-image-subscribers", type=int, default=1, metavar="N",
+                    help="playback starts once N subscribers (the node, ...) match the image "
+                         "topic (default 1)")
+    lv.add_argument("--wait-lidar-subscribers", type=int, default=0, metavar="N",
+                    help="... and N match the lidar topic (default 0)")
     lv.add_argument("--node-name", default="depth_evaluator",
                     help="ROS node name; metrics go to /NAME/metrics (default depth_evaluator)")
     lv.add_argument("--idle-timeout", type=float, default=10.0,

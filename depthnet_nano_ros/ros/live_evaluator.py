@@ -145,13 +145,18 @@ def _run(node: LiveEvaluator, executor: SingleThreadedExecutor, args: argparse.N
     """Play (or listen) until every image is answered or the node stays silent too long."""
     player = None
     if not args.no_play:
-        image_pub = node.pubs[node.source.topics.image]
+        topics = node.source.topics
+        image_pub, lidar_pub = node.pubs[topics.image], node.pubs.get(topics.lidar)
         _wait(executor, lambda: image_pub.get_subscription_count() > 0
               and node.depth_sub.get_publisher_count() > 0, args.start_timeout,
-              f"a depth node subscribing to {node.source.topics.image} and publishing "
+              f"a depth node subscribing to {topics.image} and publishing "
               f"{node.resolve_topic_name(args.depth_topic)} (start depth_node with "
-              f"image:={node.source.topics.image} camera_info:="
-              f"{node.source.topics.camera_info})")
+              f"image:={topics.image} camera_info:={topics.camera_info})")
+        _wait(executor, lambda: image_pub.get_subscription_count() >= args.wait_image_subscribers
+              and (lidar_pub is None or lidar_pub.get_subscription_count()
+                   >= args.wait_lidar_subscribers), args.start_timeout,
+              f"{args.wait_image_subscribers} subscribers on {topics.image} and "
+              f"{args.wait_lidar_subscribers} on {topics.lidar}")
         player = threading.Thread(target=node.play, name="bag_player", daemon=True)
         player.start()
     start = time.monotonic()
