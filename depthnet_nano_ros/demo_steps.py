@@ -85,7 +85,9 @@ class ChildProcess:
         self.name, self.cmd, self.log = name, [str(c) for c in cmd], Path(log)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log, "wb")  # noqa: SIM115 (closed in stop())
-        self._log_file.write(("$ " + " ".join(self.cmd) + "\n").encode())
+        header = ("$ " + " ".join(self.cmd) + "\n").encode()
+        self._header_len = len(header)
+        self._log_file.write(header)
         self._log_file.flush()
         try:
             self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
@@ -104,6 +106,10 @@ class ChildProcess:
     def pid(self) -> int:
         """Process id (= process group id) of the child."""
         return self.proc.pid
+
+    def output(self) -> str:
+        """What the child has printed so far (the log without its command line)."""
+        return self.log.read_bytes()[self._header_len:].decode("utf-8", "replace")
 
     def poll(self) -> int | None:
         """Exit code, or None while it runs."""
@@ -148,8 +154,10 @@ class StepRunner:
     """Runs foreground steps and background services; `close()` stops everything still running."""
 
     def __init__(self, log_dir: Path, env: dict[str, str], echo: BinaryIO | None = None,
-                 announce: Callable[[str], None] = lambda _msg: None) -> None:
+                 announce: Callable[[str], None] = lambda _msg: None,
+                 grace_s: Sequence[float] = STOP_GRACE_S) -> None:
         self.log_dir = Path(log_dir)
+        self.grace_s = tuple(grace_s)
         self.env = env
         self.echo = echo
         self.announce = announce
@@ -165,7 +173,7 @@ class StepRunner:
 
     def _log_path(self, name: str) -> Path:
         """logs/<name>.log with the name made file-safe ("evaluate --live" -> evaluate_live)."""
-        return self.log_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".log")
+        return self.log_dir / (re.sub(r"\s+-*|[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".log")
 
     def _check_background(self, step: str) -> None:
         """Raise StepFailed for a background service that died (the likelier root cause)."""
@@ -187,7 +195,7 @@ class StepRunner:
             raise StepFailed(name, None, child.log,
                              f"did not finish within {timeout_s:.0f} s (stopped)") from None
         finally:
-            child.stop()
+            child.stop(self.grace_s)
             self._children.remove(child)
         if rc != 0:
             self._check_background(name)
@@ -198,13 +206,13 @@ class StepRunner:
 
     def start(self, name: str, cmd: Sequence[str], ready: Callable[[str], bool],
               timeout_s: float = 180.0) -> ChildProcess:
-        """Start a background service; wait until `ready(log text)` or raise StepFailed."""
+        """Start a background service; wait until `ready(its output)` or raise StepFailed."""
         self.announce(name)
         t0 = time.monotonic()
         child = ChildProcess(name, cmd, self._log_path(name), self.env, None)
         self._children.append(child)
         self._background.append(child)
-        while not ready(child.log.read_text(errors="replace")):
+        while not ready(child.output()):
             rc = child.poll()
             if rc is not None:
                 raise StepFailed(name, rc, child.log, f"exited with code {rc} before it was ready")
@@ -216,7 +224,7 @@ class StepRunner:
 
     def stop(self, child: ChildProcess) -> int | None:
         """Stop one background service now; returns its exit code."""
-        rc = child.stop()
+        rc = child.stop(self.grace_s)
         if child in self._children:
             self._children.remove(child)
         if child in self._background:
@@ -235,7 +243,7 @@ class StepRunner:
                 child = self._children.pop()
                 if child in self._background:
                     self._background.remove(child)
-                child.stop()
+                child.stop(self.grace_s)
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
