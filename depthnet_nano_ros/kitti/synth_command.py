@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
                           progress=None if args.quiet else progress)
     if not args.quiet:
         print(file=sys.stderr)
-    print(f"wrote {summary.frames} frames to {summary.drive_dir} in {summary.seconds:.1f} s "
-          f"({summary.frames_per_second:.2f} frames/s, 1242x375 + 64-beam lidar + files)")
+    print(f"wrote {summary.frames} frames to {summary.drive_dir} in {summary.seconds:.1f} s: "
+          f"{summary.frames_per_second:.2f} frames/s wall, "
+          f"{summary.frames_per_cpu_second:.2f} frames/s per CPU second "
+          "(1242x375 image + exact depth + 64-beam scan + files)")
     return 0

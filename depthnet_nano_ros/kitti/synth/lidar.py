@@ -78,7 +78,7 @@ class Velodyne:
         idx = np.flatnonzero(prim >= 0)
         pr, tt = prim.ravel()[idx], t.ravel()[idx]
         xyz = np.column_stack([tt * d.ravel()[idx] for d in self.dirs])
-        hits, _ = hit_attributes(scene, tables, geom, pr, xyz, tt)
+        hits, _ = hit_attributes(scene, tables, geom, pr, xyz, tt, full=False)
         refl = reflectance(tile, scene.road, hits)
         points = np.column_stack([xyz, refl]).astype(np.float32)
         return LidarScan(points, (pr * 8 + hits.face).astype(np.int32))

@@ -138,37 +138,41 @@ def cast(geom: FrameGeometry, dirs: tuple[np.ndarray, ...], inv: tuple[np.ndarra
 
 
 def surface_normals(scene: Scene, geom: FrameGeometry, prim: np.ndarray,
-                    p_rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit normals (N, 3) and face index (N,) at hit points `p_rel` (relative to the origin).
+                    p_rel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit normals (N, 3), face index (N,) and box index into `geom` (N,; -1 if not a box) at
+    hit points `p_rel` (relative to the origin).
 
     Faces: boxes 0..5 = -x, +x, -y, +y, -z, +z; every other primitive has face 0.
     """
-    b0, c0, e0 = scene.prim_offsets()
+    p_rel = p_rel.astype(np.float32, copy=False)
     n = np.zeros_like(p_rel)
     n[:, 2] = 1.0
     face = np.zeros(len(prim), dtype=np.int32)
     lut = np.full(scene.n_prims, -1, dtype=np.int64)
-    is_box = (prim >= b0) & (prim < c0)
-    if is_box.any():
-        lut[geom.box_id] = np.arange(len(geom.box_id))
-        k = lut[prim[is_box]]
-        p = p_rel[is_box]
-        dist = np.abs(np.concatenate([p - geom.box_lo[k], p - geom.box_hi[k]], axis=1))
-        side = np.argmin(dist[:, [0, 3, 1, 4, 2, 5]], axis=1)
-        face[is_box] = side
-        nb = np.zeros_like(p)
-        nb[np.arange(len(p)), side // 2] = np.where(side % 2 == 1, 1.0, -1.0)
-        n[is_box] = nb
+    lut[geom.box_id] = np.arange(len(geom.box_id))
+    box_k = lut[prim]
+    is_box = np.flatnonzero(box_k >= 0)
+    if len(is_box):
+        k, p = box_k[is_box], p_rel[is_box]
+        d_lo, d_hi = np.abs(p - geom.box_lo[k]), np.abs(p - geom.box_hi[k])
+        axis = np.argmin(np.minimum(d_lo, d_hi), axis=1)
+        rows = np.arange(len(p))
+        upper = d_hi[rows, axis] < d_lo[rows, axis]
+        face[is_box] = axis * 2 + upper
+        n[is_box, 2] = 0.0
+        n[is_box, axis] = np.where(upper, 1.0, -1.0)
+    _, c0, e0 = scene.prim_offsets()
     is_cyl = (prim >= c0) & (prim < e0)
     if is_cyl.any():
         lut[geom.cyl_id] = np.arange(len(geom.cyl_id))
         cyl = geom.cyl[lut[prim[is_cyl]]]
         radial = p_rel[is_cyl, :2] - cyl[:, :2]
-        n[is_cyl] = np.column_stack([radial / cyl[:, 2:3], np.zeros(len(radial))])
+        n[is_cyl, :2] = radial / cyl[:, 2:3]
+        n[is_cyl, 2] = 0.0
     is_ell = prim >= e0
     if is_ell.any():
         lut[geom.ell_id] = np.arange(len(geom.ell_id))
         ell = geom.ell[lut[prim[is_ell]]]
         g = (p_rel[is_ell] - ell[:, :3]) / ell[:, 3:] ** 2
         n[is_ell] = g / np.linalg.norm(g, axis=1, keepdims=True)
-    return n, face
+    return n, face, box_k

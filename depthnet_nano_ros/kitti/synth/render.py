@@ -9,9 +9,11 @@ import numpy as np
 from depthnet_nano_ros.kitti.synth.camera import SynthCamera
 from depthnet_nano_ros.kitti.synth.raycast import FrameGeometry, cast, surface_normals
 from depthnet_nano_ros.kitti.synth.scene import Material, PrimTables, Scene
+from depthnet_nano_ros.kitti.synth.shadows import sun_lit
 from depthnet_nano_ros.kitti.synth.textures import Hits, albedo, lookup, noise_tile
 
 NEAR = 0.05  #: metres; AABBs reaching closer than this to the camera plane are not culled
+_CORNERS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
 
 
 @dataclass
@@ -24,20 +26,23 @@ class CameraFrame:
 
 
 def hit_attributes(scene: Scene, tables: PrimTables, geom: FrameGeometry, prim: np.ndarray,
-                   p_rel: np.ndarray, dist: np.ndarray) -> tuple[Hits, np.ndarray]:
-    """Texture inputs and unit normals of hits `p_rel` (relative to geom.origin) on `prim`."""
-    normal, face = surface_normals(scene, geom, prim, p_rel.astype(np.float64))
-    lo = np.zeros((len(prim), 3))
-    hi = np.zeros((len(prim), 3))
-    lut = np.full(scene.n_prims, -1, dtype=np.int64)
-    lut[geom.box_id] = np.arange(len(geom.box_id))
-    k = lut[prim]
-    is_box = k >= 0
-    lo[is_box] = geom.box_lo[k[is_box]] + geom.origin
-    hi[is_box] = geom.box_hi[k[is_box]] + geom.origin
-    hits = Hits(mat=tables.material[prim], face=face, pw=p_rel + geom.origin,
-                color=tables.color[prim], pattern=tables.pattern[prim], lo=lo, hi=hi,
-                prim=prim, dist=dist)
+                   p_rel: np.ndarray, dist: np.ndarray,
+                   full: bool = True) -> tuple[Hits, np.ndarray]:
+    """Texture inputs and unit normals of hits `p_rel` (relative to geom.origin) on `prim`.
+
+    With ``full=False`` only what lidar reflectance needs is filled (mat, face, pw, prim, dist).
+    """
+    normal, face, box_k = surface_normals(scene, geom, prim, p_rel)
+    origin = geom.origin.astype(np.float32)
+    n = len(prim) if full else 0
+    lo, hi = np.zeros((n, 3), np.float32), np.zeros((n, 3), np.float32)
+    color, pattern = tables.color[prim[:n]], tables.pattern[prim[:n]]
+    if full:
+        is_box = np.flatnonzero(box_k >= 0)
+        lo[is_box] = geom.box_lo[box_k[is_box]] + origin
+        hi[is_box] = geom.box_hi[box_k[is_box]] + origin
+    hits = Hits(mat=tables.material[prim], face=face, pw=p_rel + origin, color=color,
+                pattern=pattern, lo=lo, hi=hi, prim=prim, dist=dist)
     return hits, normal
 
 
@@ -67,8 +72,8 @@ class Renderer:
     def _bbox(self, lo: np.ndarray, hi: np.ndarray) -> tuple[float, ...] | None | bool:
         """(u_min, u_max, v_min, v_max) of an AABB relative to the camera centre; None when it
         is behind the camera, True when it crosses the camera plane (no culling possible)."""
-        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
-                            for c in (lo[2], hi[2])], dtype=np.float64) @ self.A.T
+        lo = np.asarray(lo, np.float64)
+        corners = (lo + (np.asarray(hi, np.float64) - lo) * _CORNERS) @ self.A.T
         z = corners[:, 2]
         if (z < NEAR).all():
             return None
@@ -128,12 +133,18 @@ class Renderer:
         dist = tt * self.norm.ravel()[idx]
         hits, normal = hit_attributes(scene, tables, geom, pr, p_rel, dist)
         color = albedo(self.tile, scene.road, hits)
-        light = 0.42 + 0.12 * normal[:, 2] + 0.62 * np.clip(normal @ scene.sun, 0.0, None)
+        sun = np.clip(normal @ scene.sun, 0.0, None)
+        recv = np.flatnonzero((pr == 0) | ((hits.mat == Material.SIDEWALK) & (hits.face == 5)))
+        lit = sun_lit(scene, geom, p_rel[recv], idx[recv], (self.height, self.width), self.cull)
+        sun[recv[~lit]] = 0.0
+        sky_light = 0.42 + 0.12 * normal[:, 2]
+        light = scene.exposure * ((1 - scene.overcast) * (sky_light + 0.62 * sun)
+                                  + scene.overcast * (sky_light + 0.3) * 1.1)
         occl = np.where(hits.mat == Material.GROUND, 1.0,
                         0.75 + 0.25 * np.clip(hits.pw[:, 2] / 1.5, 0.0, 1.0))
         color *= (light * occl).astype(np.float32)[:, None]
         self._contact_shadows(scene, geom, idx, pr, hits.pw, color)
-        haze = (1.0 - np.exp(-dist / 380.0)).astype(np.float32)[:, None]
+        haze = (1.0 - np.exp(-dist / scene.haze_m)).astype(np.float32)[:, None]
         color = color * (1 - haze) + scene.sky_horizon.astype(np.float32) * haze
         image = self._sky(scene).reshape(-1, 3)
         image[idx] = color

@@ -77,6 +77,9 @@ class Scene:
     sun: np.ndarray            #: (3,) unit vector towards the sun
     sky_zenith: np.ndarray     #: (3,) sky colour overhead
     sky_horizon: np.ndarray    #: (3,) sky colour at the horizon
+    haze_m: float = 380.0      #: distance at which haze covers 63 % of a surface's colour
+    exposure: float = 1.0      #: overall brightness of the sunlit image
+    overcast: float = 0.0      #: 0 = clear (strong sun), 1 = overcast (ambient light only)
 
     @property
     def n_prims(self) -> int:
@@ -274,26 +277,31 @@ def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float) -
 
 def _finish(b: _Builder, rng: np.random.Generator, road: Road) -> Scene:
     """Pack the builder's lists into arrays."""
-    f32 = np.float64
+    f64 = np.float64
     boxes = b.boxes
-    sun = np.array([rng.uniform(-0.6, 0.6), rng.uniform(-0.7, 0.7), rng.uniform(0.5, 1.0)])
+    elevation, azimuth = np.deg2rad(rng.uniform(20, 50)), rng.uniform(-np.pi, np.pi)
+    sun = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                    np.sin(elevation)])
     return Scene(
         road=road,
-        box_lo=np.array([x[0] for x in boxes], f32).reshape(-1, 3),
-        box_hi=np.array([x[1] for x in boxes], f32).reshape(-1, 3),
-        box_vx=np.array([x[2] for x in boxes], f32),
+        box_lo=np.array([x[0] for x in boxes], f64).reshape(-1, 3),
+        box_hi=np.array([x[1] for x in boxes], f64).reshape(-1, 3),
+        box_vx=np.array([x[2] for x in boxes], f64),
         box_mat=np.array([x[3] for x in boxes], np.int32),
         box_color=np.array([x[4] for x in boxes], np.float32).reshape(-1, 3),
         box_pattern=np.array([x[5] for x in boxes], np.float32).reshape(-1, 4),
-        cyl=np.array([c[0] for c in b.cyls], f32).reshape(-1, 5),
+        cyl=np.array([c[0] for c in b.cyls], f64).reshape(-1, 5),
         cyl_mat=np.array([c[1] for c in b.cyls], np.int32),
         cyl_color=np.array([c[2] for c in b.cyls], np.float32).reshape(-1, 3),
-        ell=np.array([e[0] for e in b.ells], f32).reshape(-1, 6),
+        ell=np.array([e[0] for e in b.ells], f64).reshape(-1, 6),
         ell_mat=np.array([e[1] for e in b.ells], np.int32),
         ell_color=np.array([e[2] for e in b.ells], np.float32).reshape(-1, 3),
         sun=sun / np.linalg.norm(sun),
         sky_zenith=np.array([0.25, 0.45, 0.85]) * rng.uniform(0.8, 1.1),
         sky_horizon=np.array([0.78, 0.84, 0.92]) * rng.uniform(0.9, 1.05),
+        haze_m=float(rng.uniform(200.0, 700.0)),
+        exposure=float(rng.uniform(0.85, 1.15)),
+        overcast=float(rng.uniform(0.0, 0.6)) if rng.random() < 0.3 else 0.0,
     )
 
 

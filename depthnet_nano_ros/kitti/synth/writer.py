@@ -34,12 +34,18 @@ class WriteSummary:
 
     drive_dir: Path
     frames: int
-    seconds: float
+    seconds: float       #: wall-clock time
+    cpu_seconds: float   #: CPU time of this process (what a free core would take)
 
     @property
     def frames_per_second(self) -> float:
-        """End-to-end throughput: rendering, lidar scan and file writing."""
+        """End-to-end wall-clock throughput: rendering, lidar scan and file writing."""
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def frames_per_cpu_second(self) -> float:
+        """Throughput per CPU second (insensitive to other load on the machine)."""
+        return self.frames / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
 
 
 def drive_dir(out: str | Path) -> Path:
@@ -79,7 +85,7 @@ def write_drive(out: str | Path, frames: int, seed: int = 0, overwrite: bool = F
     if frames < 1:
         raise SynthDriveError(f"--frames must be at least 1, got {frames}")
     _check_out(out, overwrite)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.synth-", dir=out.parent))
     try:
@@ -109,7 +115,8 @@ def write_drive(out: str | Path, frames: int, seed: int = 0, overwrite: bool = F
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return WriteSummary(drive_dir(out), frames, time.perf_counter() - start)
+    return WriteSummary(drive_dir(out), frames, time.perf_counter() - start,
+                        time.process_time() - cpu_start)
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
