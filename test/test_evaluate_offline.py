@@ -12,7 +12,7 @@ from rosbags.convert import convert
 
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.evaluation.annotated_gt import AnnotatedGroundTruth
-from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry
+from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, Topics
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings, score_frame
 from depthnet_nano_ros.evaluation.offline import evaluate_offline
 from depthnet_nano_ros.kitti.annotated import annotated_depth_path, load_depth_png
@@ -21,6 +21,7 @@ from depthnet_nano_ros.kitti.raw import RawDrive
 
 FRAMES = "0:3"
 TF, INFO = "/tf_static", "/kitti/camera_color_left/camera_info"
+IMAGE = "/kitti/camera_color_left/image_raw"
 
 
 def make_bag(date_dir: Path, out: Path, frames: str = FRAMES, drive: str = "0005",
@@ -131,6 +132,45 @@ def test_lidar_oracle_scores_perfect(variant: str, sample_bag: Path, kitti_date_
     for s in result.scores:
         assert s.metrics["abs_rel"] < 1e-3 and s.metrics["a1"] == 1.0, variant
         assert s.valid_points > 10_000
+
+
+def _compressed_copy(src: Path, dst: Path) -> Path:
+    """The bag with its images as PNG CompressedImage (written with rosbags' own writer)."""
+    import io
+
+    from PIL import Image as PILImage
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    compressed = store.types["sensor_msgs/msg/CompressedImage"]
+    with AnyReader([src]) as reader, Writer(dst, version=9) as writer:
+        conns = {}
+        for c in reader.connections:
+            msgtype = "sensor_msgs/msg/CompressedImage" if c.topic == IMAGE else c.msgtype
+            topic = IMAGE + "/compressed" if c.topic == IMAGE else c.topic
+            conns[c.id] = writer.add_connection(topic, msgtype, typestore=store)
+        for c, t, raw in reader.messages():
+            if c.topic == IMAGE:
+                msg = reader.deserialize(raw, c.msgtype)
+                png = io.BytesIO()
+                PILImage.fromarray(msg.data.reshape(msg.height, msg.width, 3)).save(png, "PNG")
+                raw = store.serialize_cdr(compressed(header=msg.header, format="rgb8; png",
+                                                     data=np.frombuffer(png.getvalue(),
+                                                                        np.uint8)),
+                                          "sensor_msgs/msg/CompressedImage")
+            writer.write(conns[c.id], t, raw)
+    return dst
+
+
+def test_compressed_images(sample_bag: Path, lidar_oracle, tmp_path: Path) -> None:
+    bag = _compressed_copy(sample_bag, tmp_path / "compressed")
+    with BagSource(bag, Topics(image=IMAGE + "/compressed")) as src:
+        result = evaluate_offline(src, oracle_predictor(lidar_oracle), EvalSettings(),
+                                  progress=False)
+    assert len(result.scores) == 3
+    assert all(s.metrics["abs_rel"] < 1e-3 and s.metrics["a1"] == 1 for s in result.scores)
 
 
 @pytest.mark.parametrize("factor", [0.5, 2.5])
@@ -247,6 +287,11 @@ def test_topic_absent_lists_topics(sample_bag: Path, capsys) -> None:
     _fails([str(sample_bag), "--image-topic", "/camera/image"], capsys,
            "topic /camera/image is not in bag",
            "/kitti/velo/pointcloud [sensor_msgs/msg/PointCloud2]", "--image-topic")
+
+
+def test_topic_of_wrong_type(sample_bag: Path, capsys) -> None:
+    _fails([str(sample_bag), "--lidar-topic", INFO], capsys,
+           f"topic {INFO} carries sensor_msgs/msg/CameraInfo, not sensor_msgs/msg/PointCloud2")
 
 
 def test_no_camera_info_and_no_calib(sample_bag: Path, tmp_path: Path, capsys) -> None:

@@ -23,7 +23,7 @@ from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.evaluation.errors import EvaluationError
 from depthnet_nano_ros.evaluation.pairing import Pairing
 from depthnet_nano_ros.geometry.cloud import cloud_to_points
-from depthnet_nano_ros.geometry.image_codec import rgb_from_image
+from depthnet_nano_ros.geometry.image_codec import decode_compressed, rgb_from_image
 
 #: kitti2bag topic conventions (docs/ARCHITECTURE.md)
 DEFAULT_IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
@@ -31,6 +31,8 @@ DEFAULT_LIDAR_TOPIC = "/kitti/velo/pointcloud"
 DEFAULT_CAMERA_INFO_TOPIC = "/kitti/camera_color_left/camera_info"
 TF_STATIC_TOPIC = "/tf_static"
 _FLOAT32 = 7  # sensor_msgs/PointField FLOAT32
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+CLOUD_TYPES = ("sensor_msgs/msg/PointCloud2",)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,10 @@ def cloud_xyz(msg: Any) -> np.ndarray:
 
 
 def image_rgb(msg: Any) -> np.ndarray:
-    """HxWx3 uint8 RGB of a (deserialized) sensor_msgs/Image."""
+    """HxWx3 uint8 RGB of a (deserialized) sensor_msgs/Image or CompressedImage."""
     try:
+        if hasattr(msg, "format"):  # CompressedImage (jpeg / png)
+            return decode_compressed(msg.format, msg.data)
         return rgb_from_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
                               msg.data)
     except DepthNetNanoError as exc:
@@ -157,8 +161,10 @@ class BagSource:
                 f"cannot read bag {self.path}: {exc}; pass a rosbag2 directory (with "
                 "metadata.yaml, mcap or sqlite3) or a ROS 1 .bag file"
             ) from exc
-        names = (topics.image, topics.lidar) if need_lidar else (topics.image,)
-        self._conns = {name: self._connections(name) for name in names}
+        wanted = {topics.image: IMAGE_TYPES, topics.lidar: CLOUD_TYPES}
+        if not need_lidar:
+            del wanted[topics.lidar]
+        self._conns = {name: self._connections(name, types) for name, types in wanted.items()}
         start = time.perf_counter()
         stamps, frame_ids = self._stamps()
         self.stamp_pass_s = time.perf_counter() - start  # part of the pairing cost
@@ -178,12 +184,15 @@ class BagSource:
         """Close the bag."""
         self.close()
 
-    def _connections(self, topic: str) -> list[Any]:
+    def _connections(self, topic: str, types: tuple[str, ...]) -> list[Any]:
         conns = [c for c in self.reader.connections if c.topic == topic]
-        if not conns:
+        wrong = [c.msgtype for c in conns if c.msgtype not in types]
+        if not conns or wrong:
             have = "\n  ".join(f"{c.topic} [{c.msgtype}]" for c in self.reader.connections)
+            what = f"is not in bag {self.path}" if not conns else \
+                f"carries {wrong[0]}, not {' or '.join(types)}"
             raise EvaluationError(
-                f"topic {topic} is not in bag {self.path}; the bag has:\n  {have}\n"
+                f"topic {topic} {what}; the bag has:\n  {have}\n"
                 "pass the right one with --image-topic / --lidar-topic / --camera-info-topic"
             )
         return conns
