@@ -48,7 +48,8 @@ class SynthDrive:
         self.positions = np.column_stack([x, np.zeros_like(x), np.full_like(x, VELO_HEIGHT_M)])
         duration = self.n_frames * FRAME_PERIOD_S
         self.scene: Scene = generate_scene(int(scene_ss.generate_state(1)[0]), -BEHIND_M,
-                                           float(x[-1]) + CAMERA_VIEW_M + 10.0, duration)
+                                           float(x[-1]) + CAMERA_VIEW_M + 10.0, duration,
+                                           ego_speed=float(v0))
         self.tables = prim_tables(self.scene)
         self.camera = SynthCamera.kitti_2011_09_26()
         self.renderer = Renderer(self.camera, int(look_ss.generate_state(1)[0]))
