@@ -16,13 +16,12 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from depthnet_nano_ros.demo_steps import DemoError, StepRunner, StepTiming
+from depthnet_nano_ros.demo_steps import DeferredInterrupts, DemoError, StepRunner, StepTiming
 from depthnet_nano_ros.errors import DepthNetNanoError
 
 IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
@@ -156,7 +155,8 @@ class Console:
         print(f"\n== [{self.n}/{self.total}] {name} ==", flush=True)
 
 
-def run_demo(args: argparse.Namespace) -> dict[str, Any]:
+def run_demo(args: argparse.Namespace,
+             interrupts: DeferredInterrupts | None = None) -> dict[str, Any]:
     """Every step of the demo; returns the summary (also written to OUTPUT/demo.json)."""
     from depthnet_nano_ros.demo_outputs import (
         match_predictions,
@@ -176,7 +176,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     console = Console(5 if synthetic else 4)
     frames = args.frames if args.frames is not None else (SYNTH_FRAMES if synthetic else None)
     echo = sys.stdout.buffer
-    with StepRunner(logs, env, echo=echo, announce=console.step) as runner:
+    with StepRunner(logs, env, echo=echo, announce=console.step,
+                    interrupts=interrupts) as runner:
         if synthetic:
             runner.run("synth-drive", [cli, "synth-drive", work / "synth", "--frames", frames,
                                        "--seed", args.seed], args.step_timeout)
@@ -207,6 +208,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         ply = out / f"pointcloud_{middle.frame:06d}.ply"
         points = write_frame_cloud(middle, drive, ply)
         runner.timings.append(StepTiming("depth PNGs and point cloud", time.monotonic() - t0))
+        if interrupts is not None:
+            interrupts.check()
         timings = list(runner.timings)
     metrics = json.loads((out / "metrics.json").read_text())
     summary = {
@@ -251,16 +254,9 @@ def print_summary(s: dict[str, Any]) -> None:
           + f"; total {s['total_s']:.1f} s")
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    """SIGTERM / SIGHUP -> KeyboardInterrupt, so the clean-up in `finally` runs."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the demo (or only the README images); exit 1 naming the failed step."""
     args = build_parser().parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
     try:
         if args.readme_images is not None:
             from depthnet_nano_ros.demo_outputs import write_readme_images
@@ -270,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                                             args.readme_images, args.checkpoint):
                 print(f"wrote {path}")
             return 0
-        print_summary(run_demo(args))
+        with DeferredInterrupts() as interrupts:
+            summary = run_demo(args, interrupts)
+        print_summary(summary)
         return 0
     except DepthNetNanoError as exc:
         print(f"\ndemo FAILED: {exc}", file=sys.stderr)

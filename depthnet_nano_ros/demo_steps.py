@@ -21,7 +21,8 @@ from typing import BinaryIO
 
 from depthnet_nano_ros.errors import DepthNetNanoError
 
-__all__ = ["ChildProcess", "DemoError", "StepFailed", "StepRunner", "StepTiming", "log_tail"]
+__all__ = ["ChildProcess", "DeferredInterrupts", "DemoError", "StepFailed", "StepRunner",
+           "StepTiming", "log_tail"]
 
 #: Seconds a child group gets after SIGINT, then after SIGTERM, before the next signal.
 STOP_GRACE_S = (10.0, 5.0)
@@ -150,13 +151,46 @@ class ChildProcess:
         return self.proc.returncode
 
 
+class DeferredInterrupts:
+    """While active, SIGINT / SIGTERM / SIGHUP only set a flag; :meth:`check` raises.
+
+    So a Ctrl-C can never land between starting a child and recording it (which would orphan
+    the child): the runner raises KeyboardInterrupt only at points where it knows every child.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+
+    def __enter__(self) -> DeferredInterrupts:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a signal arrived."""
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"signal {signal.Signals(self.signum).name}")
+
+
 class StepRunner:
     """Runs foreground steps and background services; `close()` stops everything still running."""
 
     def __init__(self, log_dir: Path, env: dict[str, str], echo: BinaryIO | None = None,
                  announce: Callable[[str], None] = lambda _msg: None,
-                 grace_s: Sequence[float] = STOP_GRACE_S) -> None:
+                 grace_s: Sequence[float] = STOP_GRACE_S,
+                 interrupts: DeferredInterrupts | None = None) -> None:
         self.log_dir = Path(log_dir)
+        self.interrupts = interrupts
         self.grace_s = tuple(grace_s)
         self.env = env
         self.echo = echo
@@ -175,6 +209,10 @@ class StepRunner:
         """logs/<name>.log with the name made file-safe ("evaluate --live" -> evaluate_live)."""
         return self.log_dir / (re.sub(r"\s+-*|[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".log")
 
+    def _check_interrupt(self) -> None:
+        if self.interrupts is not None:
+            self.interrupts.check()
+
     def _check_background(self, step: str) -> None:
         """Raise StepFailed for a background service that died (the likelier root cause)."""
         for bg in self._background:
@@ -190,10 +228,13 @@ class StepRunner:
         child = ChildProcess(name, cmd, self._log_path(name), self.env, self.echo)
         self._children.append(child)
         try:
-            rc = child.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            raise StepFailed(name, None, child.log,
-                             f"did not finish within {timeout_s:.0f} s (stopped)") from None
+            while child.poll() is None:
+                self._check_interrupt()
+                if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                    raise StepFailed(name, None, child.log,
+                                     f"did not finish within {timeout_s:.0f} s (stopped)")
+                time.sleep(0.1)
+            rc = child.wait()
         finally:
             child.stop(self.grace_s)
             self._children.remove(child)
@@ -213,6 +254,7 @@ class StepRunner:
         self._children.append(child)
         self._background.append(child)
         while not ready(child.output()):
+            self._check_interrupt()
             rc = child.poll()
             if rc is not None:
                 raise StepFailed(name, rc, child.log, f"exited with code {rc} before it was ready")

@@ -139,6 +139,29 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+def _alive_mentioning(text: str) -> list[str]:
+    """Command lines of live (non-zombie) processes whose arguments contain `text`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and not _gone(int(proc.name)):
+            found.append(cmd)
+    return found
+
+
+def _no_process_left(text: str, timeout_s: float = 15.0) -> list[str]:
+    """Wait until no live process mentions `text`; return those still there at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while (left := _alive_mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 def _wait_gone(pid: int, timeout_s: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not _gone(pid):
@@ -272,6 +295,7 @@ def test_demo_end_to_end(tmp_path: Path, random_checkpoint: Path) -> None:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _wait_gone(_node_pid(proc.stdout))
+    assert _no_process_left(str(out)) == []
     summary = json.loads((out / "demo.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mode"] == "live" and metrics["images"] == 3
@@ -302,6 +326,7 @@ def test_demo_failing_step_reports_it_and_stops_the_node(tmp_path: Path,
     assert "demo FAILED: step 'evaluate --live' failed: exited with code 2" in proc.stderr
     assert "--rate 0.0 must be > 0" in proc.stderr  # the last lines of the step's log
     assert _wait_gone(_node_pid(proc.stdout))
+    assert _no_process_left(str(out)) == []
 
 
 def test_demo_ctrl_c_stops_the_node(tmp_path: Path, random_checkpoint: Path) -> None:
@@ -325,3 +350,4 @@ def test_demo_ctrl_c_stops_the_node(tmp_path: Path, random_checkpoint: Path) -> 
     assert demo.returncode == 130, "".join(seen) + rest + err
     assert "every process it started has been stopped" in err
     assert _wait_gone(pid)
+    assert _no_process_left(str(out)) == []  # nor the evaluator being started at the signal
