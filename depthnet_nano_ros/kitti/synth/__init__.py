@@ -7,12 +7,12 @@ layout with the real 2011_09_26 calibration, plus exact dense depth under
 
 from depthnet_nano_ros.kitti.synth.camera import CALIB_FILES, SynthCamera
 from depthnet_nano_ros.kitti.synth.drive import SynthDrive, SynthFrame
+from depthnet_nano_ros.kitti.synth.errors import SynthDriveError
 from depthnet_nano_ros.kitti.synth.lidar import ELEVATIONS_DEG, LidarScan, Velodyne
 from depthnet_nano_ros.kitti.synth.render import CameraFrame
 from depthnet_nano_ros.kitti.synth.writer import (
     DRIVE,
     DRIVE_NAME,
-    SynthDriveError,
     WriteSummary,
     drive_dir,
     write_drive,

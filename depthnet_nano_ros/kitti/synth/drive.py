@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthnet_nano_ros.kitti.synth.camera import VELO_HEIGHT_M, SynthCamera
+from depthnet_nano_ros.kitti.synth.errors import SynthDriveError
 from depthnet_nano_ros.kitti.synth.lidar import LidarScan, Velodyne
 from depthnet_nano_ros.kitti.synth.raycast import FrameGeometry, frame_geometry
 from depthnet_nano_ros.kitti.synth.render import CameraFrame, Renderer
@@ -30,13 +31,21 @@ class SynthFrame:
     lidar: LidarScan
 
 
+def check_frame_count(frames: int) -> None:
+    """A SynthDriveError unless `frames` >= 1."""
+    if frames < 1:
+        raise SynthDriveError(f"--frames must be at least 1, got {frames}")
+
+
 class SynthDrive:
-    """Deterministic in (`frames`, `seed`): the ego drives along +x at about 10 m/s."""
+    """The ego drives along +x at about 10 m/s; everything depends only on `seed` (a longer
+    drive extends a shorter one with the same seed)."""
 
     def __init__(self, frames: int, seed: int = 0) -> None:
+        check_frame_count(frames)
         self.n_frames = int(frames)
         self.seed = int(seed)
-        scene_ss, motion_ss, look_ss, self._frame_ss = np.random.SeedSequence(seed).spawn(4)
+        scene_ss, motion_ss, look_ss = np.random.SeedSequence(seed).spawn(3)
         motion = np.random.default_rng(motion_ss)
         t = np.arange(self.n_frames) * FRAME_PERIOD_S
         v0, amp = motion.uniform(8.0, 12.0), motion.uniform(0.0, 0.2)

@@ -111,8 +111,10 @@ class Renderer:
 
         def cull(lo: np.ndarray, hi: np.ndarray) -> list[tuple[slice, slice]]:
             box = self._bbox(lo, hi)
-            if box is None or box is True:
-                return [] if box is None else [(slice(0, 1), slice(0, len(us)))]
+            if box is None:
+                return []
+            if box is True:
+                return [(slice(0, 1), slice(0, len(us)))]
             a, b = np.searchsorted(us, [box[0] - 1.0, box[1] + 1.0])
             return [(slice(0, 1), slice(int(a), int(b)))] if b > a else []
 

@@ -13,19 +13,20 @@ import numpy as np
 from PIL import Image
 
 from depthnet_nano_ros.kitti.annotated import SCALE, save_depth_png
-from depthnet_nano_ros.kitti.errors import KittiError
 from depthnet_nano_ros.kitti.synth.camera import CALIB_FILES, DATE
-from depthnet_nano_ros.kitti.synth.drive import FRAME_PERIOD_S, SynthDrive, SynthFrame
+from depthnet_nano_ros.kitti.synth.drive import (
+    FRAME_PERIOD_S,
+    SynthDrive,
+    SynthFrame,
+    check_frame_count,
+)
+from depthnet_nano_ros.kitti.synth.errors import SynthDriveError
 from depthnet_nano_ros.kitti.synth.oxts import OXTS_DATAFORMAT, T0_NS, kitti_timestamp, oxts_record
 
 DRIVE = "9000"
 DRIVE_NAME = f"{DATE}_drive_{DRIVE}_sync"
 MAX_DEPTH_M = 65535 / SCALE  #: deepest value a depth PNG can hold; farther ground is stored as 0
 SCAN_HALF_PERIOD_NS = 50_000_000  #: velodyne timestamps_start/end = stamp -/+ half a revolution
-
-
-class SynthDriveError(KittiError):
-    """The synthetic drive cannot be written where asked; the message says what to change."""
 
 
 @dataclass
@@ -82,8 +83,7 @@ def write_drive(out: str | Path, frames: int, seed: int = 0, overwrite: bool = F
     end, so `out` never holds a half-written drive.
     """
     out = Path(out)
-    if frames < 1:
-        raise SynthDriveError(f"--frames must be at least 1, got {frames}")
+    check_frame_count(frames)
     _check_out(out, overwrite)
     start, cpu_start = time.perf_counter(), time.process_time()
     out.parent.mkdir(parents=True, exist_ok=True)
