@@ -113,12 +113,14 @@ def cast(geom: FrameGeometry, dirs: tuple[np.ndarray, ...], inv: tuple[np.ndarra
     t_best = np.where(prim == 0, t_ground, t_max).astype(np.float32)  # farther hits ignored
 
     def update(t: np.ndarray, rows: slice, cols: slice, pid: int) -> None:
+        """Keep the nearer of the current and new hits in a window."""
         view_t, view_p = t_best[rows, cols], prim[rows, cols]
         closer = t < view_t
         np.copyto(view_t, t, where=closer)
         np.copyto(view_p, pid, where=closer)
 
     def sub(arrs: tuple[np.ndarray, ...], rows: slice, cols: slice) -> tuple[np.ndarray, ...]:
+        """The window (rows, cols) of each component."""
         return tuple(a[rows, cols] for a in arrs)
 
     for lo, hi, pid in zip(geom.box_lo, geom.box_hi, geom.box_id, strict=True):

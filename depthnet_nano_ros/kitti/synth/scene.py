@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 BLOCK_M = 100.0  #: the street is generated block by block, each block from its own seed
 _BLOCK_BIAS = 1 << 20  #: keeps block indices (negative behind the start) non-negative for seeding
@@ -106,17 +107,23 @@ class _Builder:
         self.cyls: list[tuple] = []
         self.ells: list[tuple] = []
 
-    def box(self, lo, hi, mat: Material, color, pattern=(0, 0, 0, 0), vx: float = 0.0) -> None:
+    def box(self, lo: ArrayLike, hi: ArrayLike, mat: Material, color: ArrayLike,
+            pattern: ArrayLike = (0, 0, 0, 0), vx: float = 0.0) -> None:
+        """Add an axis-aligned box (lo, hi corners), moving along x at `vx`."""
         self.boxes.append((lo, hi, vx, int(mat), color, pattern))
 
-    def cyl(self, x, y, r, z0, z1, mat: Material, color) -> None:
+    def cyl(self, x: float, y: float, r: float, z0: float, z1: float, mat: Material,
+            color: ArrayLike) -> None:
+        """Add a vertical cylinder at (x, y) of radius r from z0 to z1."""
         self.cyls.append(((x, y, r, z0, z1), int(mat), color))
 
-    def ell(self, centre, radii, mat: Material, color) -> None:
-        self.ells.append((tuple(centre) + tuple(radii), int(mat), color))
+    def ell(self, centre: ArrayLike, radii: ArrayLike, mat: Material, color: ArrayLike) -> None:
+        """Add an axis-aligned ellipsoid."""
+        self.ells.append((tuple(np.ravel(centre)) + tuple(np.ravel(radii)), int(mat), color))
 
 
 def _jitter(rng: np.random.Generator, color: np.ndarray, amount: float) -> np.ndarray:
+    """Scale a colour by a random factor of 1 +- `amount` per channel."""
     return np.clip(color * (1 + rng.uniform(-amount, amount, 3)), 0.02, 1.0)
 
 
@@ -189,6 +196,7 @@ class _Layout:
 
 
 def _layout(rng: np.random.Generator) -> _Layout:
+    """Draw the cross-section, kerb, set-backs and lane speeds of a street."""
     lane = rng.uniform(3.2, 3.7)
     n_left, n_right = int(rng.integers(1, 3)), int(rng.integers(0, 2))
     park = rng.uniform(2.0, 2.4) if rng.random() < 0.7 else 0.0

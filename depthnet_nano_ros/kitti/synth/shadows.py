@@ -32,6 +32,7 @@ def _interval(q: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cylinder_blocks(p: np.ndarray, sun: np.ndarray, cyl: np.ndarray) -> np.ndarray:
+    """Does the ray p + s * sun (s > 0) pass through a vertical cylinder?"""
     cx, cy, r, z0, z1 = cyl
     q = (p[:, :2] - [cx, cy]) / r
     t0, t1 = _interval(q, sun[:2] / r)
@@ -41,6 +42,7 @@ def _cylinder_blocks(p: np.ndarray, sun: np.ndarray, cyl: np.ndarray) -> np.ndar
 
 
 def _ellipsoid_blocks(p: np.ndarray, sun: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """Does the ray p + s * sun (s > 0) pass through an ellipsoid?"""
     t0, t1 = _interval((p - ell[:3]) / ell[3:], sun / ell[3:])
     return t1 >= np.maximum(t0, 0.0)
 
@@ -74,6 +76,7 @@ def sun_lit(scene: Scene, geom: FrameGeometry, p_rel: np.ndarray, pixel: np.ndar
         inv = 1.0 / sun
 
     def receivers(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Unshadowed receivers that the occluder AABB can shade."""
         region = _shadow_box(lo, hi, sun, z_recv)
         if region is None:
             return np.zeros(0, dtype=np.int64)

@@ -105,6 +105,7 @@ def albedo(tile: np.ndarray, road: Road, h: Hits) -> np.ndarray:
 
 
 def _ground(tile: np.ndarray, road: Road, h: Hits, out: np.ndarray, fine: np.ndarray) -> None:
+    """Asphalt, paint and verge on the ground plane."""
     idx = np.flatnonzero(h.mat == Material.GROUND)
     x, y = h.pw[idx, 0], h.pw[idx, 1]
     kind = ground_kind(road, x, y)
@@ -118,6 +119,7 @@ def _ground(tile: np.ndarray, road: Road, h: Hits, out: np.ndarray, fine: np.nda
 
 
 def _buildings(h: Hits, out: np.ndarray) -> None:
+    """Windows, frames and roofs of buildings."""
     idx = np.flatnonzero((h.mat == Material.BUILDING) & (h.face < 4))
     s, z = _facade_coords(h, idx), h.pw[idx, 2]
     spacing, floor_h, wf, hf = (h.pattern[idx, k] for k in range(4))
@@ -136,6 +138,7 @@ def _buildings(h: Hits, out: np.ndarray) -> None:
 
 
 def _cars(h: Hits, out: np.ndarray) -> None:
+    """Sills, lamps, number plates and glass of cars."""
     body = np.flatnonzero(h.mat == Material.CAR_BODY)
     zr = h.pw[body, 2] - h.lo[body, 2]
     out[body[zr < 0.25]] = 0.05  # bumpers, wheels and the shadowed sill

@@ -55,6 +55,7 @@ def drive_dir(out: str | Path) -> Path:
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
+    """A SynthDriveError if `out` cannot receive the drive."""
     if out.exists() and not out.is_dir():
         raise SynthDriveError(f"output {out} exists and is not a folder; pass a folder path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -63,6 +64,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _write_frame(drive: Path, frame: SynthFrame) -> None:
+    """Image, scan and exact depth of one frame."""
     name = f"{frame.index:010d}"
     Image.fromarray(frame.camera.rgb).save(drive / "image_02" / "data" / f"{name}.png",
                                            compress_level=1)
@@ -72,6 +74,7 @@ def _write_frame(drive: Path, frame: SynthFrame) -> None:
 
 
 def _write_text(path: Path, lines: list[str]) -> None:
+    """Write lines, each ending in a newline."""
     path.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines))
 
 
