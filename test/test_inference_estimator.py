@@ -56,10 +56,9 @@ def test_bad_images_are_rejected(torch_est):
 
 
 def test_onnxruntime_matches_torch_on_kitti(kitti_drive_dir):
-    """fp32 parity over valid (unclamped) pixels at a 192x640 network input."""
-    size = (192, 640)
-    ckpt = random_checkpoint(size)
-    ref = DepthEstimator.create(ckpt, backend="torch")
+    """fp32 parity over valid (unclamped) pixels, through the exported file and the CPU rewrite."""
+    size = SMALL
+    ref = DepthEstimator.create(random_checkpoint(size), backend="torch")
     ort = DepthEstimator.create(engine=exported_onnx(size), backend="onnxruntime")
     assert ort.backend == "onnxruntime" and ort.input_size == size
     for img in kitti_frames(kitti_drive_dir, 3):

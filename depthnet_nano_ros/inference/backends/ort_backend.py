@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.intra_op_num_threads = threads or physical_cores()
+    env = os.environ.get("DEPTHNET_NANO_THREADS", "")
+    so.intra_op_num_threads = threads or (int(env) if env.isdigit() else physical_cores())
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "1")
     if profile_prefix:

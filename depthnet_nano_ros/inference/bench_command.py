@@ -1,0 +1,69 @@
+"""`depthnet_nano bench`: warm-up, N timed runs; median/p90 latency and FPS per backend."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from depthnet_nano_ros.inference.availability import auto_backend
+from depthnet_nano_ros.inference.errors import InferenceError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `bench`."""
+    parser.add_argument("--backend", action="append", dest="backends",
+                        choices=("auto", "torch", "onnxruntime", "tensorrt", "torch2trt"),
+                        help="backend to time (repeatable; default: auto)")
+    parser.add_argument("--height", type=int, default=384, help="network input height")
+    parser.add_argument("--width", type=int, default=1280, help="network input width")
+    parser.add_argument("--runs", type=int, default=10, help="timed frames per model")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed frames per model first")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time the DenseDepth-KITTI and FastDepth peers")
+    parser.add_argument("--checkpoint", help="DepthNet Nano checkpoint (default: reference, "
+                        "else random weights: speed does not depend on them)")
+    parser.add_argument("--engine", help="time this exported artifact for DepthNet Nano")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for onnxruntime/torch (default: physical cores)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--output", help="also write the JSON document to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark and print a table (or JSON)."""
+    import torch
+
+    from depthnet_nano_ros.inference.bench import run_bench, speed_ratios, to_json
+    from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
+
+    if args.runs < 1 or args.warmup < 0:
+        raise InferenceError("--runs must be >= 1 and --warmup >= 0")
+    if args.threads:
+        os.environ["DEPTHNET_NANO_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
+    backends = [auto_backend() if b == "auto" else b for b in (args.backends or ["auto"])]
+    results = run_bench(list(dict.fromkeys(backends)), (args.height, args.width),
+                        runs=args.runs, warmup=args.warmup, peers=args.peers,
+                        checkpoint=args.checkpoint, engine=args.engine,
+                        precision=args.precision)
+    doc = to_json(results)
+    if args.output:
+        from pathlib import Path
+
+        atomic_write_bytes(Path(args.output), json.dumps(doc, indent=2).encode())
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{'model':<15}{'backend':<13}{'size':>10}{'params M':>10}{'GMACs':>9}"
+          f"{'median ms':>11}{'p90 ms':>9}{'FPS':>8}{'pre ms':>8}{'post ms':>9}")
+    for r in results:
+        print(f"{r.model:<15}{r.backend:<13}{f'{r.height}x{r.width}':>10}"
+              f"{r.params / 1e6:>10.2f}{r.macs / 1e9:>9.2f}{r.median_ms:>11.1f}{r.p90_ms:>9.1f}"
+              f"{r.fps:>8.2f}{r.preprocess_ms:>8.1f}{r.postprocess_ms:>9.1f}")
+    for backend, peers in speed_ratios(results).items():
+        for peer, ratio in peers.items():
+            print(f"[{backend}] depthnet_nano is {ratio:.2f}x faster than {peer} "
+                  "(median inference latency)")
+    return 0
