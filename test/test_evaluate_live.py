@@ -58,6 +58,22 @@ def test_live_scorer_pairs_in_any_arrival_order() -> None:
     assert scorer.scores[0].metrics["abs_rel"] == pytest.approx(0.2)
 
 
+def test_depth_encodings() -> None:
+    from sensor_msgs.msg import Image
+
+    from depthnet_nano_ros.evaluation.errors import EvaluationError
+    from depthnet_nano_ros.ros.live_evaluator import depth_metres
+
+    mm = Image(height=1, width=3, encoding="16UC1", step=6, data=np.array(
+        [0, 1500, 65535], "<u2").tobytes())
+    assert np.allclose(depth_metres(mm), [[np.nan, 1.5, 65.535]], equal_nan=True)
+    m = Image(height=1, width=2, encoding="32FC1", step=8,
+              data=np.array([2.5, np.nan], "<f4").tobytes())
+    assert np.allclose(depth_metres(m), [[2.5, np.nan]], equal_nan=True)
+    with pytest.raises(EvaluationError, match="'rgb8' is not 32FC1"):
+        depth_metres(Image(height=1, width=1, encoding="rgb8", step=3, data=bytes(3)))
+
+
 def _bag(date_dir: Path, out: Path, frames: str) -> Path:
     assert cli.main(["kitti2bag", str(date_dir), "--drive", "0005", "--frames", frames,
                      "--output", str(out), "--no-progress"]) == 0

@@ -22,9 +22,10 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tqdm import tqdm
 
+from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.evaluation.bag_source import (
     BagSource,
     CameraGeometry,
@@ -52,8 +53,19 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
 METRICS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-ROS_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
-             "sensor_msgs/msg/PointCloud2": PointCloud2}
+ROS_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage,
+             "sensor_msgs/msg/CameraInfo": CameraInfo, "sensor_msgs/msg/PointCloud2": PointCloud2}
+
+
+def depth_metres(msg: Image) -> np.ndarray:
+    """HxW float32 metres of a depth Image: 32FC1 (m, NaN invalid) or 16UC1 (mm, 0 invalid)."""
+    if msg.encoding not in ("32FC1", "16UC1"):
+        raise EvaluationError(f"depth encoding {msg.encoding!r} is not 32FC1 (m) or 16UC1 (mm)")
+    arr = image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                         msg.data)
+    if msg.encoding == "32FC1":
+        return np.array(arr, dtype=np.float32)
+    return np.where(arr > 0, arr.astype(np.float32) * np.float32(1e-3), np.float32(np.nan))
 
 
 class LiveEvaluator(Node):
@@ -69,26 +81,30 @@ class LiveEvaluator(Node):
         self.images_seen: set[int] = set()  # image stamps published (by us or ros2 bag play)
         self.last_depth = time.monotonic()
         self.pubs: dict[str, Any] = {}
+        types = {c.topic: ROS_TYPES.get(c.msgtype) for c in source.reader.connections}
         if args.no_play:
-            self.create_subscription(Image, source.topics.image, self._on_image, RELIABLE)
+            self.create_subscription(types[source.topics.image] or Image, source.topics.image,
+                                     self._on_image, RELIABLE)
             self.create_subscription(PointCloud2, source.topics.lidar, self._on_scan, RELIABLE)
         else:
-            names = {c.topic: c.msgtype for c in source.reader.connections}
             for topic in (source.topics.image, source.topics.camera_info, source.topics.lidar):
-                if topic in names and names[topic] in ROS_TYPES:
-                    self.pubs[topic] = self.create_publisher(ROS_TYPES[names[topic]], topic,
-                                                             RELIABLE)
+                if types.get(topic) is not None:
+                    self.pubs[topic] = self.create_publisher(types[topic], topic, RELIABLE)
         self.play_done = threading.Event()
+        self.play_error: BaseException | None = None
         self.stop = threading.Event()
 
     # -- subscriptions --------------------------------------------------------------------
     def _on_depth(self, msg: Image) -> None:
         self.last_depth = time.monotonic()
-        depth = np.array(image_to_array(msg.encoding, msg.height, msg.width, msg.step,
-                                        msg.is_bigendian, msg.data), dtype=np.float32)
+        try:
+            depth = depth_metres(msg)
+        except DepthNetNanoError as exc:
+            self.get_logger().error(f"depth frame skipped: {exc}", throttle_duration_sec=5.0)
+            return
         self.scorer.add_depth(header_stamp_ns(msg), depth)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         self.images_seen.add(header_stamp_ns(msg))
 
     def _on_scan(self, msg: PointCloud2) -> None:
@@ -128,6 +144,8 @@ class LiveEvaluator(Node):
                 self.pubs[conn.topic].publish(bytes(raw))
                 if conn.topic == topics.image:
                     self.images_seen.add(raw_header_stamp_ns(raw, True))
+        except BaseException as exc:  # re-raised by the main thread
+            self.play_error = exc
         finally:
             self.play_done.set()
 
@@ -178,7 +196,7 @@ def _run(node: LiveEvaluator, executor: SingleThreadedExecutor, args: argparse.N
                 if got and now - node.last_depth > args.idle_timeout:
                     return
             elif node.play_done.is_set():
-                if node.images_seen <= got:
+                if node.play_error is not None or node.images_seen <= got:
                     return
                 if now - max(node.last_depth, start) > args.idle_timeout:
                     return
@@ -186,6 +204,8 @@ def _run(node: LiveEvaluator, executor: SingleThreadedExecutor, args: argparse.N
         node.stop.set()
         if player is not None:
             player.join(timeout=10.0)
+    if node.play_error is not None:
+        raise node.play_error
 
 
 def run_live(args: argparse.Namespace, settings: EvalSettings, ground_truth: GroundTruth,
