@@ -13,16 +13,17 @@ import sys
 from depthnet_nano_ros.errors import DepthNetNanoError
 
 #: command -> (module, one-line help)
+_PKG = "depthnet_nano_ros"
 COMMANDS: dict[str, tuple[str, str]] = {
-    "info": ("depthnet_nano_ros.model.info_command", "parameters, MACs and NetScore of the network"),
-    "export": ("depthnet_nano_ros.inference.export_command", "export to ONNX / TensorRT / torch2trt"),
-    "predict": ("depthnet_nano_ros.inference.predict_command", "depth for image files (.npy + .png)"),
-    "bench": ("depthnet_nano_ros.inference.bench_command", "latency benchmark, optionally vs peers"),
-    "bench-node": ("depthnet_nano_ros.ros.bench_node", "end-to-end benchmark of the ROS 2 depth node"),
-    "kitti2bag": ("depthnet_nano_ros.kitti.kitti2bag_command", "KITTI raw/object -> rosbag2"),
-    "synth-drive": ("depthnet_nano_ros.kitti.synth_command", "synthetic KITTI-format drive"),
-    "evaluate": ("depthnet_nano_ros.evaluation.evaluate_command", "score depth against lidar"),
-    "train": ("depthnet_nano_ros.training.train_command", "train DepthNet Nano"),
+    "info": (f"{_PKG}.model.info_command", "parameters, MACs and NetScore of the network"),
+    "export": (f"{_PKG}.inference.export_command", "export to ONNX / TensorRT / torch2trt"),
+    "predict": (f"{_PKG}.inference.predict_command", "depth for image files (.npy + .png)"),
+    "bench": (f"{_PKG}.inference.bench_command", "latency benchmark, optionally vs peers"),
+    "bench-node": (f"{_PKG}.ros.bench_node", "end-to-end benchmark of the ROS 2 depth node"),
+    "kitti2bag": (f"{_PKG}.kitti.kitti2bag_command", "KITTI raw/object -> rosbag2"),
+    "synth-drive": (f"{_PKG}.kitti.synth_command", "synthetic KITTI-format drive"),
+    "evaluate": (f"{_PKG}.evaluation.evaluate_command", "score depth against lidar"),
+    "train": (f"{_PKG}.training.train_command", "train DepthNet Nano"),
 }
 
 

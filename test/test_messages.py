@@ -7,10 +7,9 @@ import time
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 Kilted wheels) is not installed")
+from depthnet_nano_ros.msg import DepthMetrics  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-
-from depthnet_nano_ros.msg import DepthMetrics  # noqa: E402
 
 FIELDS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "a1", "a2", "a3", "scale")
 

@@ -1,4 +1,4 @@
-"""The package builds with colcon like on a ROS 2 machine and installs what `ros2 run/launch` need."""
+"""The package builds with colcon as on a ROS 2 machine and installs what ros2 run/launch need."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "install", "log", "dem
 def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     colcon = VENV_BIN / "colcon"
     if not colcon.exists():
-        pytest.skip("colcon is not installed in this environment (pip install colcon-core colcon-ros)")
+        pytest.skip("colcon is not installed here (pip install colcon-core colcon-ros)")
     ws = tmp_path_factory.mktemp("colcon_ws")
     shutil.copytree(REPO, ws / "src" / "depthnet_nano_ros", ignore=IGNORE)
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -50,8 +50,8 @@ def test_colcon_install_layout(colcon_install: Path) -> None:
 
 def test_colcon_installed_cli_runs(colcon_install: Path) -> None:
     site = next((colcon_install / "lib").glob("python3*/site-packages"))
-    env = {**os.environ, "PYTHONPATH": str(site),
-           "AMENT_PREFIX_PATH": f"{colcon_install}{os.pathsep}{os.environ.get('AMENT_PREFIX_PATH', '')}"}
+    prefixes = f"{colcon_install}{os.pathsep}{os.environ.get('AMENT_PREFIX_PATH', '')}"
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": prefixes}
     out = subprocess.run(
         [str(colcon_install / "lib" / "depthnet_nano_ros" / "depthnet_nano"), "info", "--json",
          "--height", "96", "--width", "320"],

@@ -87,7 +87,7 @@ class DenseStage(nn.Module):
         n, _, h, w = x.shape
         buf = x.new_empty((n, self.out_chs, h, w))
         buf[:, : self.in_chs] = x
-        for block, start in zip(self.blocks, self.offsets):
+        for block, start in zip(self.blocks, self.offsets, strict=True):
             out = block(buf[:, :start])
             buf[:, start : start + out.shape[1]] = out
         return buf

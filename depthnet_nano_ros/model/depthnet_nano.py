@@ -50,7 +50,7 @@ class Encoder(nn.Module):
         stem = self.stem(x)
         x = self.stem_pool(stem)
         skips = [stem, x]
-        for i, (stage, transition) in enumerate(zip(self.stages, self.transitions)):
+        for i, (stage, transition) in enumerate(zip(self.stages, self.transitions, strict=True)):
             x = transition(stage(x))
             if i < len(self.stages) - 2:
                 skips.append(x)
@@ -65,14 +65,15 @@ class Decoder(nn.Module):
         blocks = []
         chs = in_chs
         # Coarsest skip first: the decoder climbs back up the encoder.
-        for out_chs, ratio, skip in zip(cfg.decoder_chs, cfg.decoder_expand_ratio, reversed(skip_chs)):
+        stages = zip(cfg.decoder_chs, cfg.decoder_expand_ratio, reversed(skip_chs), strict=True)
+        for out_chs, ratio, skip in stages:
             blocks.append(UpBlock(chs, skip, out_chs, ratio, cfg.upsample))
             chs = out_chs[1]
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Conv2d(chs, 1, 3, padding=1)
 
     def forward(self, skips: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        for block, skip in zip(self.blocks, reversed(skips)):
+        for block, skip in zip(self.blocks, reversed(skips), strict=True):
             x = block(x, skip)
         return self.head(x)
 
