@@ -25,8 +25,7 @@ def test_ruff_clean() -> None:
 
 def test_core_does_not_import_rclpy() -> None:
     core = ["model", "inference", "geometry", "kitti", "evaluation", "training"]
-    offenders = [
-        str(p.relative_to(REPO)) for d in core for p in (REPO / "depthnet_nano_ros" / d).rglob("*.py")
-        if "import rclpy" in p.read_text() or "from rclpy" in p.read_text()
-    ]
+    files = [p for d in core for p in (REPO / "depthnet_nano_ros" / d).rglob("*.py")]
+    offenders = [str(p.relative_to(REPO)) for p in files
+                 if "import rclpy" in p.read_text() or "from rclpy" in p.read_text()]
     assert not offenders, f"the ROS-free core imports rclpy: {offenders}"
