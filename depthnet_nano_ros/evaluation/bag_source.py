@@ -165,9 +165,10 @@ class BagSource:
         if not need_lidar:
             del wanted[topics.lidar]
         self._conns = {name: self._connections(name, types) for name, types in wanted.items()}
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.thread_time()
         stamps, frame_ids = self._stamps()
-        self.stamp_pass_s = time.perf_counter() - start  # part of the pairing cost
+        #: (wall, CPU) seconds of the stamp pass: part of the pairing cost
+        self.stamp_pass_s = (time.perf_counter() - wall, time.thread_time() - cpu)
         self.image_stamps, self.image_frame = stamps[topics.image], frame_ids[topics.image]
         self.lidar_stamps = stamps.get(topics.lidar, np.zeros(0, np.int64))
         self.lidar_frame = frame_ids.get(topics.lidar, "")

@@ -7,7 +7,9 @@ same path scores the network, another engine, or an oracle.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,29 @@ def lidar_ground_truth(frame: Frame, geometry: CameraGeometry) -> np.ndarray:
     return project_to_depth(frame.points, geometry.T_cam_lidar, geometry.K, frame.rgb.shape[:2])
 
 
+class StageTimer:
+    """Wall-clock and this thread's CPU seconds per stage (CPU time is what a shared machine
+    cannot inflate)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+
+    def add(self, stage: str, wall: float, cpu: float) -> None:
+        """Account time measured elsewhere."""
+        self.wall[stage] += wall
+        self.cpu[stage] += cpu
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the body as `stage`."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - wall, time.thread_time() - cpu)
+
+
 @dataclass
 class EvaluationResult:
     """Everything the summary, JSON and report need."""
@@ -44,7 +69,8 @@ class EvaluationResult:
     geometry_source: str
     mode: str = "offline"
     dropped: int | None = None  # live: images published without a depth answer
-    timings_s: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    timings_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
     pairing: Pairing | None = None
     geometry: CameraGeometry | None = None
     live: dict[str, object] | None = None  # live mode: what was published, received, dropped
@@ -94,11 +120,11 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
     `geometry` None reads K and the lidar transform from the bag (or its --calib); `pairing`
     None pairs the bag's stamps with `max_time_offset_s`.
     """
-    t0 = time.perf_counter()
-    geometry = source.geometry() if geometry is None else geometry
-    pairing = pair_frames(source, max_time_offset_s) if pairing is None else pairing
-    timings = {"pairing": time.perf_counter() - t0 + source.stamp_pass_s, "read": 0.0,
-               "ground_truth": 0.0, "metrics": 0.0, "inference": 0.0, "save": 0.0}
+    timer = StageTimer()
+    timer.add("pairing", *source.stamp_pass_s)
+    with timer("pairing"):
+        geometry = source.geometry() if geometry is None else geometry
+        pairing = pair_frames(source, max_time_offset_s) if pairing is None else pairing
     out_dir = Path(save_predictions) if save_predictions is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,29 +133,24 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
     disable = None if progress is None else not progress  # None: only on a terminal
     with tqdm(total=len(pairing), desc="evaluate", unit="frame", disable=disable) as bar:
         while True:
-            t = time.perf_counter()
-            frame = next(frames, None)
-            timings["read"] += time.perf_counter() - t
+            with timer("read"):
+                frame = next(frames, None)
             if frame is None:
                 break
-            t = time.perf_counter()
-            gt = ground_truth(frame, geometry)
-            timings["ground_truth"] += time.perf_counter() - t
-            t = time.perf_counter()
-            pred = predict_checked(predict, frame.rgb)
-            timings["inference"] += time.perf_counter() - t
-            t = time.perf_counter()
-            scores.append(score_frame(gt, pred, settings, frame.stamp_ns))
-            timings["metrics"] += time.perf_counter() - t
+            with timer("ground_truth"):
+                gt = ground_truth(frame, geometry)
+            with timer("inference"):
+                pred = predict_checked(predict, frame.rgb)
+            with timer("metrics"):
+                scores.append(score_frame(gt, pred, settings, frame.stamp_ns))
             if out_dir is not None:
-                t = time.perf_counter()
-                save_npy_atomic(out_dir / f"{frame.stamp_ns}.npy", pred)
-                timings["save"] += time.perf_counter() - t
+                with timer("save"):
+                    save_npy_atomic(out_dir / f"{frame.stamp_ns}.npy", pred)
             bar.update(1)
     scores.sort(key=lambda s: s.stamp_ns)
     return EvaluationResult(settings, scores, int(source.image_stamps.size), pairing.rejected,
-                            geometry.source, timings_s=timings, pairing=pairing,
-                            geometry=geometry)
+                            geometry.source, timings_s=dict(timer.wall),
+                            timings_cpu_s=dict(timer.cpu), pairing=pairing, geometry=geometry)
 
 
 def report_loader(source: BagSource, result: EvaluationResult,
