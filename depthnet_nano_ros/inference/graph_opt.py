@@ -1,5 +1,8 @@
 """ONNX graph passes that make the exported network fast on onnxruntime's CPU provider.
 
+:func:`optimize_for_cpu` = row-strip tiling of large EP modules (see graph_tiling), then the
+SELU rewrite below.
+
 onnxruntime's Selu kernel is scalar code: profiled at 384x1280 it took about half of DepthNet
 Nano's run time. :func:`rewrite_selu` replaces it, exactly, by four vectorized primitives and
 pushes the remaining affine map into the consumers. With a = alpha, l = lambda and the
@@ -26,7 +29,7 @@ SELU_LAMBDA = 1.0507009873554805
 LN_ALPHA = math.log(SELU_ALPHA)
 SHIFT = SELU_ALPHA + LN_ALPHA
 #: Operators that map a coded input (same affine map on every channel) to a coded output.
-AFFINE_TRANSPARENT = {"Concat", "AveragePool", "MaxPool", "Resize"}
+AFFINE_TRANSPARENT = {"Concat", "AveragePool", "MaxPool", "Resize", "Slice"}
 
 
 def _attr(node: NodeProto, name: str, default: object) -> object:
@@ -137,7 +140,7 @@ class _Rewriter:
             return not any(_attr(node, "pads", [0]))
         if node.op_type == "Resize":
             return _attr(node, "mode", b"nearest") in (b"linear", b"nearest")
-        return False
+        return node.op_type == "Slice"
 
     def run(self) -> int:
         """Rewrite in place; returns the number of SELUs replaced."""
@@ -191,8 +194,11 @@ def optimize_for_cpu(model_bytes: bytes) -> bytes:
     """The onnxruntime-CPU variant of an exported model (numerically equivalent)."""
     import onnx
 
+    from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
+
     model = onnx.load_from_string(model_bytes)
     if not any(n.op_type == "Selu" for n in model.graph.node):
         return model_bytes
+    tile_ep_chains(model)
     rewrite_selu(model)
     return model.SerializeToString()
