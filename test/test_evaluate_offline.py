@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from depthnet_nano_ros.evaluation.annotated_gt import AnnotatedGroundTruth
 from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, Topics
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings, score_frame
 from depthnet_nano_ros.evaluation.offline import evaluate_offline
+from depthnet_nano_ros.evaluation.summary import file_mode
 from depthnet_nano_ros.kitti.annotated import annotated_depth_path, load_depth_png
 from depthnet_nano_ros.kitti.lidar_gt import frame_sparse_depth
 from depthnet_nano_ros.kitti.raw import RawDrive
@@ -112,6 +114,8 @@ def test_end_to_end_random_checkpoint(sample_bag: Path, kitti_date_dir: Path, tm
                  "worst_frame.png"):
         assert f"src='{name}'" in html and (report / name).stat().st_size > 10_000
     assert not list(report.glob(".*")) and not list(preds.glob(".*"))  # no temp files left
+    for path in (out_json, report / "index.html", next(preds.iterdir())):
+        assert stat.S_IMODE(path.stat().st_mode) == file_mode()  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize("variant", ["mcap", "sqlite3", "ros1", "calib"])

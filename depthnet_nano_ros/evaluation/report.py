@@ -29,8 +29,8 @@ from depthnet_nano_ros.evaluation.metrics import (  # noqa: E402
     valid_mask,
 )
 from depthnet_nano_ros.evaluation.offline import ReportLoader  # noqa: E402
+from depthnet_nano_ros.evaluation.summary import write_atomic  # noqa: E402
 from depthnet_nano_ros.geometry.colormap import colorize  # noqa: E402
-from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes  # noqa: E402
 
 DEPTH_CMAP = "turbo"
 ERROR_CMAP = "turbo"
@@ -165,7 +165,7 @@ def write_report(out_dir: str | Path, doc: dict[str, Any], scores: Sequence[Fram
     plot_name = None
     if any(s.metrics is not None for s in scores):
         plot_name = "per_frame_metrics.png"
-        atomic_write_bytes(out / plot_name, metrics_plot(scores))
+        write_atomic(out / plot_name, metrics_plot(scores))
     picks = select_frames(scores)
     data = load([s.stamp_ns for _l, s in picks])
     strips = []
@@ -175,8 +175,8 @@ def write_report(out_dir: str | Path, doc: dict[str, Any], scores: Sequence[Fram
         rgb, gt, pred = data[score.stamp_ns]
         name = f"{label}_frame.png"
         panels = strip_images(rgb, gt, pred, score, settings)
-        atomic_write_bytes(out / name, strip_png(panels, f"{label} frame {score.stamp_ns}",
+        write_atomic(out / name, strip_png(panels, f"{label} frame {score.stamp_ns}",
                                                  settings))
         strips.append((label, score, name))
     page = render_html(doc, strips, plot_name, table)
-    return atomic_write_bytes(out / "index.html", page.encode())
+    return write_atomic(out / "index.html", page.encode())
