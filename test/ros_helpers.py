@@ -50,6 +50,10 @@ def ros_env(**extra: str) -> dict[str, str]:
                 "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "PYTHONUNBUFFERED": "1",
                 "AMENT_PREFIX_PATH": os.environ.get("AMENT_PREFIX_PATH", str(VENV)),
                 "RCUTILS_COLORIZED_OUTPUT": "0"})
+    # One compute thread per node: robust timing on shared CI cores (OpenMP spin-waits
+    # collapse when several processes oversubscribe two cores).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("DEPTHNET_NANO_THREADS", "1")
     env.update(extra)
     return env
 

@@ -3,7 +3,7 @@
 The maths is depth_image_proc's ``convertDepth``: for the pixel (u, v) with depth d (metres),
 x = (u - cx) * d / fx, y = (v - cy) * d / fy, z = d, in the camera's optical frame, with
 fx, fy, cx, cy from CameraInfo P. Invalid depth (NaN, inf, <= 0) gives a NaN point, so the
-cloud stays organized (height x width) and is not dense.
+cloud stays organized (height x width) and is not dense. Output is little-endian.
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def depth_to_points(depth: np.ndarray, fx: float, fy: float, cx: float, cy: floa
     np.multiply(z, u[None, :], out=out[:, :, 0])
     np.multiply(z, v[:, None], out=out[:, :, 1])
     out[:, :, 2] = z
-    if rgb is not None:
-        out[:, :, 3] = pack_rgb(rgb[::k, ::k])
+    if rgb is not None:  # 0x00RRGGBB little-endian = bytes B, G, R, 0 (no uint32 temporaries)
+        out_bytes = out.view(np.uint8).reshape(h, w, 16)
+        for byte, channel in ((12, 2), (13, 1), (14, 0)):
+            out_bytes[:, :, byte] = rgb[::k, ::k, channel]
+        out_bytes[:, :, 15] = 0
     return out
 
 

@@ -1,9 +1,10 @@
 """`depth_node`: camera images in; metric depth, its CameraInfo, a colour view and an organized
 point cloud out (REP 118 depth, depth_image_proc cloud layout).
 
-Subscription callbacks only drop the message into a one-slot latest-frame buffer; a worker
-thread runs the estimator on the newest frame and publishes, so the node never queues stale
-frames. Bad input is logged (throttled), counted on /diagnostics, and skipped.
+Subscription callbacks only drop the message into a one-slot latest-frame buffer; an inference
+thread runs the estimator on the newest frame and hands the result (again latest-wins) to a
+publishing thread, so the node never queues stale frames and publishing overlaps inference.
+Bad input is logged (throttled), counted on /diagnostics, and skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,7 @@ from depthnet_nano_ros.geometry.image_codec import (
 )
 from depthnet_nano_ros.inference.estimator import DepthEstimator
 from depthnet_nano_ros.ros.diagnostics import NodeStats, diagnostic_array
+from depthnet_nano_ros.ros.heap import keep_freed_memory
 from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
 from depthnet_nano_ros.ros.node_parameters import (
     PARAMETER_NAMES,
@@ -47,6 +51,17 @@ from depthnet_nano_ros.ros.node_parameters import (
 __all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
 
 _CAMERA_INFO_FIELDS = tuple(CameraInfo.get_fields_and_field_types())
+
+
+@dataclass
+class _Result:
+    """An estimated frame on its way from the inference stage to the publishing stage."""
+
+    header: Header
+    image: np.ndarray
+    order: str
+    depth: np.ndarray
+    timings: dict[str, float]
 
 
 def image_msg(header: Header, arr: np.ndarray, encoding: str) -> Image:
@@ -94,9 +109,16 @@ class DepthNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, cfg.input_qos)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
 
+        # Two stages, each fed by a latest-wins slot: inference of frame n+1 overlaps the
+        # publishing of frame n.
+        self._results: LatestFrameSlot[_Result] = LatestFrameSlot()
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="depth_worker")
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer"),
+            threading.Thread(target=self._loop, args=(self._results, self._publish),
+                             name="publish")]
+        for worker in self._workers:
+            worker.start()
         h, w = self._estimator.input_size
         self.get_logger().info(
             f"ready: {self._estimator.backend} backend, network input {h}x{w}, "
@@ -127,18 +149,19 @@ class DepthNode(Node):
                 self.resolve_topic_name(self._image_topic)}
         status = self._stats.status(
             f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
-            self._slot.received, self._slot.dropped, info,
+            self._slot.received, self._slot.dropped + self._results.dropped, info,
             recent_s=max(5.0, 2 * self._cfg.diagnostics_period))
         self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), status))
 
-    # -- worker thread ------------------------------------------------------------------------
-    def _work(self) -> None:
+    # -- worker threads ---------------------------------------------------------------------
+    def _loop(self, slot: LatestFrameSlot, step: Callable[[Any], None]) -> None:
+        """Run `step` on the newest item of `slot` until shutdown; one bad item never stops it."""
         while not self._stop.is_set():
-            msg = self._slot.get(timeout=0.2)
-            if msg is None:
+            item = slot.get(timeout=0.2)
+            if item is None:
                 continue
             try:
-                self._process(msg)
+                step(item)
             except DepthNetNanoError as exc:
                 self._reject(str(exc))
             except Exception as exc:  # keep serving frames; the error is logged and counted
@@ -174,37 +197,41 @@ class DepthNode(Node):
             self._reject(f"camera_info: {exc}", kind="bad_camera_info")
             return None
 
-    def _process(self, msg: Image | CompressedImage) -> None:
-        cfg = self._cfg
-        t = {}
+    def _infer(self, msg: Image | CompressedImage) -> None:
+        """Stage 1: decode and estimate; hands the result to the publishing stage."""
         t0 = time.perf_counter()
         image, order = self._decode(msg)
-        t["decode"] = (time.perf_counter() - t0) * 1e3
+        t = {"decode": (time.perf_counter() - t0) * 1e3}
         pred = self._estimator.estimate(image, order)
         t.update(pred.timings_ms)
+        self._results.put(_Result(msg.header, image, order, pred.depth, t))
+
+    def _publish(self, r: _Result) -> None:
+        """Stage 2: mask the depth range, publish depth + info, colored and points on demand."""
+        cfg, t = self._cfg, r.timings
         t1 = time.perf_counter()
-        depth = pred.depth if pred.depth.flags.writeable else pred.depth.copy()
+        depth = r.depth if r.depth.flags.writeable else r.depth.copy()
         with np.errstate(invalid="ignore"):
-            np.putmask(depth, ~((depth >= cfg.min_depth) & (depth <= cfg.max_depth)), np.nan)
-        header = msg.header
+            depth[(depth < cfg.min_depth) | (depth > cfg.max_depth)] = np.nan
         camera = self._intrinsics(depth.shape)
         if camera is not None:
-            self._info_pub.publish(camera_info_for(camera[0], header))
-        self._depth_pub.publish(image_msg(header, depth, "32FC1"))
+            self._info_pub.publish(camera_info_for(camera[0], r.header))
+        self._depth_pub.publish(image_msg(r.header, depth, "32FC1"))
         t2 = time.perf_counter()
         t["publish_depth"] = (t2 - t1) * 1e3
         if self._colored_pub.get_subscription_count() > 0:
             colored = colorize(depth, cfg.colormap_min, cfg.colormap_max)
-            self._colored_pub.publish(image_msg(header, colored, "rgb8"))
+            self._colored_pub.publish(image_msg(r.header, colored, "rgb8"))
         t3 = time.perf_counter()
         t["colorize"] = (t3 - t2) * 1e3
         if camera is not None and self._points_pub.get_subscription_count() > 0:
-            rgb = (image[:, :, ::-1] if order == "bgr8" else image) if cfg.color else None
-            self._points_pub.publish(self._cloud_msg(header, depth, camera[1], cfg.decimation,
+            rgb = None
+            if cfg.color:
+                rgb = r.image[:, :, ::-1] if r.order == "bgr8" else r.image
+            self._points_pub.publish(self._cloud_msg(r.header, depth, camera[1], cfg.decimation,
                                                      rgb))
-        t4 = time.perf_counter()
-        t["cloud"] = (t4 - t3) * 1e3
-        t["total"] = (t4 - t0) * 1e3
+        t["cloud"] = (time.perf_counter() - t3) * 1e3
+        t["total"] = sum(v for k, v in t.items() if k != "total")
         self._stats.frame_done(t)
 
     @staticmethod
@@ -224,13 +251,15 @@ class DepthNode(Node):
         """Stop the worker (finishing its frame) before the node's entities go away."""
         self._stop.set()
         self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=30.0)
+        self._results.close()
+        for worker in self._workers:
+            worker.join(timeout=30.0)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point: spin until SIGINT/SIGTERM, then shut everything down."""
+    keep_freed_memory()
     rclpy.init(args=args)
     node: DepthNode | None = None
     executor = SingleThreadedExecutor()
