@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import io
 import json
 import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 from rosbags.convert import convert
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import Writer
+from rosbags.typesys import Stores, get_typestore
 
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.evaluation.annotated_gt import AnnotatedGroundTruth
-from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, Topics
+from depthnet_nano_ros.evaluation.bag_source import (
+    BagSource,
+    CameraGeometry,
+    Topics,
+    header_stamp_ns,
+)
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings, score_frame
 from depthnet_nano_ros.evaluation.offline import evaluate_offline
 from depthnet_nano_ros.evaluation.summary import file_mode
@@ -139,38 +150,52 @@ def test_lidar_oracle_scores_perfect(variant: str, sample_bag: Path, kitti_date_
         assert s.valid_points > 10_000
 
 
-def _compressed_copy(src: Path, dst: Path) -> Path:
-    """The bag with its images as PNG CompressedImage (written with rosbags' own writer)."""
-    import io
+STORE = get_typestore(Stores.ROS2_HUMBLE)
 
-    from PIL import Image as PILImage
-    from rosbags.highlevel import AnyReader
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_typestore
 
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    compressed = store.types["sensor_msgs/msg/CompressedImage"]
+def rewrite_bag(src: Path, dst: Path, image_topic: str, image_type: str, edit) -> Path:
+    """Copy a bag with rosbags' own writer; `edit(msg)` -> list of new image messages."""
     with AnyReader([src]) as reader, Writer(dst, version=9) as writer:
-        conns = {}
-        for c in reader.connections:
-            msgtype = "sensor_msgs/msg/CompressedImage" if c.topic == IMAGE else c.msgtype
-            topic = IMAGE + "/compressed" if c.topic == IMAGE else c.topic
-            conns[c.id] = writer.add_connection(topic, msgtype, typestore=store)
+        conns = {c.id: writer.add_connection(image_topic if c.topic == IMAGE else c.topic,
+                                             image_type if c.topic == IMAGE else c.msgtype,
+                                             typestore=STORE) for c in reader.connections}
         for c, t, raw in reader.messages():
-            if c.topic == IMAGE:
-                msg = reader.deserialize(raw, c.msgtype)
-                png = io.BytesIO()
-                PILImage.fromarray(msg.data.reshape(msg.height, msg.width, 3)).save(png, "PNG")
-                raw = store.serialize_cdr(compressed(header=msg.header, format="rgb8; png",
-                                                     data=np.frombuffer(png.getvalue(),
-                                                                        np.uint8)),
-                                          "sensor_msgs/msg/CompressedImage")
-            writer.write(conns[c.id], t, raw)
+            if c.topic != IMAGE:
+                writer.write(conns[c.id], t, raw)
+                continue
+            for msg in edit(reader.deserialize(raw, c.msgtype)):
+                writer.write(conns[c.id], header_stamp_ns(msg),
+                             STORE.serialize_cdr(msg, image_type))
     return dst
 
 
+def _as_png(msg):
+    png = io.BytesIO()
+    PILImage.fromarray(msg.data.reshape(msg.height, msg.width, 3)).save(png, "PNG")
+    return [STORE.types["sensor_msgs/msg/CompressedImage"](
+        header=msg.header, format="rgb8; png", data=np.frombuffer(png.getvalue(), np.uint8))]
+
+
+def _twice(msg):
+    """The image and a copy 12 ms later: two images share each scan."""
+    later = copy.deepcopy(msg)
+    later.header.stamp.nanosec += 12_000_000  # KITTI stamps are far from a second boundary
+    return [msg, later]
+
+
+def test_two_images_per_scan(sample_bag: Path, lidar_oracle, tmp_path: Path) -> None:
+    bag = rewrite_bag(sample_bag, tmp_path / "twice", IMAGE, "sensor_msgs/msg/Image", _twice)
+    with BagSource(bag) as src:
+        assert src.image_stamps.size == 6 and src.lidar_stamps.size == 3
+        result = evaluate_offline(src, oracle_predictor(lidar_oracle), EvalSettings(),
+                                  progress=False)
+    assert len(result.scores) == 6 and result.pairs_rejected == 0
+    assert all(s.metrics["abs_rel"] < 1e-3 and s.metrics["a1"] == 1 for s in result.scores)
+
+
 def test_compressed_images(sample_bag: Path, lidar_oracle, tmp_path: Path) -> None:
-    bag = _compressed_copy(sample_bag, tmp_path / "compressed")
+    bag = rewrite_bag(sample_bag, tmp_path / "compressed", IMAGE + "/compressed",
+                      "sensor_msgs/msg/CompressedImage", _as_png)
     with BagSource(bag, Topics(image=IMAGE + "/compressed")) as src:
         result = evaluate_offline(src, oracle_predictor(lidar_oracle), EvalSettings(),
                                   progress=False)

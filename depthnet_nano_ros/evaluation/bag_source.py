@@ -161,12 +161,17 @@ class BagSource:
                 f"cannot read bag {self.path}: {exc}; pass a rosbag2 directory (with "
                 "metadata.yaml, mcap or sqlite3) or a ROS 1 .bag file"
             ) from exc
-        wanted = {topics.image: IMAGE_TYPES, topics.lidar: CLOUD_TYPES}
-        if not need_lidar:
-            del wanted[topics.lidar]
-        self._conns = {name: self._connections(name, types) for name, types in wanted.items()}
-        wall, cpu = time.perf_counter(), time.thread_time()
-        stamps, frame_ids = self._stamps()
+        try:
+            wanted = {topics.image: IMAGE_TYPES, topics.lidar: CLOUD_TYPES}
+            if not need_lidar:
+                del wanted[topics.lidar]
+            self._conns = {name: self._connections(name, types)
+                           for name, types in wanted.items()}
+            wall, cpu = time.perf_counter(), time.thread_time()
+            stamps, frame_ids = self._stamps()
+        except BaseException:
+            self.reader.close()
+            raise
         #: (wall, CPU) seconds of the stamp pass: part of the pairing cost
         self.stamp_pass_s = (time.perf_counter() - wall, time.thread_time() - cpu)
         self.image_stamps, self.image_frame = stamps[topics.image], frame_ids[topics.image]
@@ -283,10 +288,25 @@ class BagSource:
             wanted_lidar[j] = wanted_lidar.get(j, 0) + 1
         scans: dict[int, tuple[int, np.ndarray]] = {}  # lidar index -> (stamp, points)
         counters = {self.topics.image: 0, self.topics.lidar: 0}
-        pending: dict[int, list[tuple[int, int, np.ndarray]]] = {}  # lidar idx -> images
+        pending: dict[int, list[tuple[int, np.ndarray]]] = {}  # lidar idx -> (stamp, rgb)
         conns = [c for group in self._conns.values() for c in group]
         no_scan = np.zeros((0, 3), dtype=np.float32)
+        remaining = len(partner)
+
+        def emit(stamp: int, rgb: np.ndarray, j: int) -> Frame:
+            nonlocal remaining
+            remaining -= 1
+            if j < 0:  # ground truth without lidar (annotated PNGs)
+                return Frame(stamp, rgb, no_scan, -1)
+            lidar_stamp, points = scans[j]
+            wanted_lidar[j] -= 1
+            if wanted_lidar[j] == 0:
+                del scans[j]
+            return Frame(stamp, rgb, points, lidar_stamp)
+
         for conn, _t, raw in self.reader.messages(connections=conns):
+            if remaining == 0:
+                return
             index = counters[conn.topic]
             counters[conn.topic] += 1
             if conn.topic == self.topics.image:
@@ -294,28 +314,15 @@ class BagSource:
                     continue
                 msg = self.reader.deserialize(raw, conn.msgtype)
                 j = partner[index]
-                item = (index, header_stamp_ns(msg), image_rgb(msg))
-                if j < 0:  # ground truth without lidar (annotated PNGs)
-                    yield Frame(item[1], item[2], no_scan, -1)
-                elif j in scans:
-                    yield from self._emit(item, j, scans, wanted_lidar)
+                if j < 0 or j in scans:
+                    yield emit(header_stamp_ns(msg), image_rgb(msg), j)
                 else:
-                    pending.setdefault(j, []).append(item)
+                    pending.setdefault(j, []).append((header_stamp_ns(msg), image_rgb(msg)))
             elif index in wanted_lidar:
                 msg = self.reader.deserialize(raw, conn.msgtype)
                 scans[index] = (header_stamp_ns(msg), cloud_xyz(msg))
-                for item in pending.pop(index, []):
-                    yield from self._emit(item, index, scans, wanted_lidar)
-
-    @staticmethod
-    def _emit(item: tuple[int, int, np.ndarray], j: int, scans: dict[int, tuple[int, np.ndarray]],
-              wanted: dict[int, int]) -> Iterator[Frame]:
-        _i, stamp, rgb = item
-        lidar_stamp, points = scans[j]
-        wanted[j] -= 1
-        if wanted[j] == 0:
-            del scans[j]
-        yield Frame(stamp, rgb, points, lidar_stamp)
+                for stamp, rgb in pending.pop(index, []):
+                    yield emit(stamp, rgb, index)
 
     def frames_at(self, pairing: Pairing, stamps: Iterable[int]) -> list[Frame]:
         """The frames of the given image stamps (a second, selective pass for the report)."""
