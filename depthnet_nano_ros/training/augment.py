@@ -1,0 +1,66 @@
+"""Training augmentation: horizontal flip, RGB channel permutation, photometric jitter.
+
+Works on HxWx3 uint8 RGB and HxW depth arrays at the network input size, before
+``model.transforms.normalize_rgb`` (so the network sees exactly what inference feeds it).
+Geometry changes (the flip) apply to image and depth together; colour changes to the image only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AugmentConfig", "augment"]
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and jitter ranges (DenseDepth: flip 0.5, channel swap 0.25)."""
+
+    flip_prob: float = 0.5
+    channel_swap_prob: float = 0.25
+    jitter_prob: float = 0.8
+    brightness: float = 0.2  # multiply by U(1 - b, 1 + b)
+    contrast: float = 0.2  # blend with the mean grey level
+    saturation: float = 0.2  # blend with the grey image
+    gamma: float = 0.1  # exponent U(1 - g, 1 + g) on [0, 1] intensities
+
+    @classmethod
+    def disabled(cls) -> AugmentConfig:
+        """No augmentation at all (validation, tests)."""
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _jitter(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Random gamma, brightness, contrast and saturation, in random order of application."""
+    x = rgb.astype(np.float32) / 255.0
+    if cfg.gamma > 0:
+        x = x ** rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
+    ops = []
+    if cfg.brightness > 0:
+        f = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+        ops.append(lambda v, f=f: v * f)
+    if cfg.contrast > 0:
+        f = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+        ops.append(lambda v, f=f: (v - float((v @ _LUMA).mean())) * f + float((v @ _LUMA).mean()))
+    if cfg.saturation > 0:
+        f = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)
+        ops.append(lambda v, f=f: (v - (v @ _LUMA)[..., None]) * f + (v @ _LUMA)[..., None])
+    for i in rng.permutation(len(ops)):
+        x = ops[i](x)
+    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def augment(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Augmented copies of (HxWx3 uint8 RGB, HxW depth); the inputs are not modified."""
+    if rng.random() < cfg.flip_prob:
+        rgb, depth = rgb[:, ::-1], depth[:, ::-1]
+    if rng.random() < cfg.channel_swap_prob:
+        rgb = rgb[..., rng.permutation(3)]
+    if rng.random() < cfg.jitter_prob:
+        rgb = _jitter(rgb, cfg, rng)
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(depth)

@@ -1,0 +1,245 @@
+"""Training data: KITTI raw / object frames with lidar, densified, annotated or exact depth.
+
+A data source is a dict (from the YAML config)::
+
+    kind: kitti_raw | kitti_object
+    root: folder holding the date folders (kitti_raw) or training/ (kitti_object)
+    target: lidar | densified | groundtruth | exact
+    split: Eigen-Zhou style list 'date/drive_sync frame side' (optional, kitti_raw)
+    drives: [date/drive_sync, ...]          # optional, default: every drive under root
+    frames: [start, stop, step] or [i, ...]  # optional, stop inclusive; default: all on disk
+    gt_root: folder of <drive>_sync/proj_depth/groundtruth (target groundtruth)
+    repeat: 1                                # oversampling factor in a mix
+
+Targets: ``lidar`` = the projected Velodyne scan (sparse); ``densified`` = that scan filled
+by :mod:`~depthnet_nano_ros.training.densify` (cached); ``groundtruth`` = KITTI depth-benchmark
+annotated maps; ``exact`` = the synthetic drive's exact depth (``proj_depth/exact``).
+Images go through ``model.transforms`` (resize + ImageNet normalization) exactly as at inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from depthnet_nano_ros.kitti.annotated import annotated_depth_path, load_depth_png
+from depthnet_nano_ros.kitti.lidar_gt import frame_sparse_depth
+from depthnet_nano_ros.kitti.object_dataset import ObjectDataset
+from depthnet_nano_ros.kitti.raw import RawDrive
+from depthnet_nano_ros.model.depth_param import depth_to_output
+from depthnet_nano_ros.model.transforms import check_input_size, normalize_rgb, resize_rgb
+from depthnet_nano_ros.training.augment import AugmentConfig, augment
+from depthnet_nano_ros.training.densify import cached_densify
+from depthnet_nano_ros.training.errors import TrainingError
+from depthnet_nano_ros.training.targets import resize_target
+
+__all__ = ["ArrayFrame", "DepthDataset", "FrameRef", "build_frames", "parse_split",
+           "to_sample"]
+
+TARGETS = ("lidar", "densified", "groundtruth", "exact")
+KINDS = ("kitti_raw", "kitti_object")
+
+
+@dataclass
+class FrameRef:
+    """One frame of a source; `load()` gives (HxWx3 uint8 RGB, HxW depth in m, dense?)."""
+
+    source: Any  # RawDrive or ObjectDataset
+    index: int
+    target: str
+    name: str
+    gt_root: Path | None = None
+    cache_dir: Path | None = None
+    densify_size: tuple[int, int] | None = None
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Read the image and the depth target from disk (densifying through the cache)."""
+        rgb = self.source.load_image(self.index)
+        if self.target in ("lidar", "densified"):
+            depth = frame_sparse_depth(self.source, self.index, cam=self.source.camera)
+            if self.target == "lidar":
+                return rgb, depth, False
+            cache = None if self.cache_dir is None else self.cache_dir / "densified"
+            return rgb, cached_densify(rgb, depth, cache, self.densify_size), True
+        kind = "exact" if self.target == "exact" else "groundtruth"
+        drive_dir = self.source.drive_dir
+        if self.gt_root is not None:
+            drive_dir = self.gt_root / drive_dir.name
+        depth = load_depth_png(annotated_depth_path(drive_dir, self.index, self.source.camera,
+                                                    kind))
+        # Annotated benchmark maps are semi-dense: treat them as sparse (masked) targets.
+        return rgb, depth, self.target == "exact"
+
+
+@dataclass
+class ArrayFrame:
+    """An in-memory frame (tests, tools): the same `load()` interface as :class:`FrameRef`."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    dense: bool = True
+    name: str = "array"
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The arrays themselves."""
+        return self.rgb, self.depth, self.dense
+
+
+def parse_split(path: str | Path) -> list[tuple[str, int, str]]:
+    """Lines 'date/drive_sync frame side' (monodepth2 / Eigen-Zhou lists) -> tuples."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"split file {path} does not exist: pass a list of "
+                            "'date/drive_sync frame side' lines")
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (2, 3) or not parts[1].isdigit() or "/" not in parts[0]:
+            raise TrainingError(f"{path}:{n}: expected 'date/drive_sync frame [l|r]', "
+                                f"got {line!r}")
+        out.append((parts[0], int(parts[1]), parts[2] if len(parts) == 3 else "l"))
+    return out
+
+
+def _frame_list(spec: Any, on_disk: list[int]) -> list[int]:
+    """`frames` entry -> indices: None = all on disk; [a, b, s] = range a..b step s."""
+    if spec is None:
+        return list(on_disk)
+    if isinstance(spec, str) and ":" in spec:  # "10:97:3"
+        spec = [int(v) for v in spec.split(":")]
+    if isinstance(spec, Sequence) and len(spec) == 3 and isinstance(spec[0], int):
+        return list(range(spec[0], spec[1] + 1, spec[2]))
+    return [int(v) for v in spec]
+
+
+def _resolve(path: Any, base: Path | None) -> Path:
+    p = Path(str(path)).expanduser()
+    return p if p.is_absolute() or base is None else (base / p)
+
+
+def build_frames(spec: dict[str, Any], base: Path | None = None,
+                 cache_dir: Path | None = None) -> list[FrameRef]:
+    """Expand one data-source dict (see the module doc) into frames; paths relative to `base`."""
+    kind, target = spec.get("kind", "kitti_raw"), spec.get("target", "lidar")
+    if kind not in KINDS:
+        raise TrainingError(f"data source kind {kind!r} is unknown: use one of {KINDS}")
+    if target not in TARGETS:
+        raise TrainingError(f"data source target {target!r} is unknown: use one of {TARGETS}")
+    if "root" not in spec:
+        raise TrainingError(f"data source {spec} has no 'root': set the KITTI folder")
+    root = _resolve(spec["root"], base)
+    if not root.is_dir():
+        raise TrainingError(f"data root {root} does not exist: fix 'root' in the config "
+                            "(relative paths are relative to the config file)")
+    gt_root = _resolve(spec["gt_root"], base) if spec.get("gt_root") else None
+    dsize = tuple(spec["densify_size"]) if spec.get("densify_size") else None
+    common = {"target": target, "gt_root": gt_root, "cache_dir": cache_dir,
+              "densify_size": dsize}
+    frames: list[FrameRef] = []
+    if kind == "kitti_object":
+        if target not in ("lidar", "densified"):
+            raise TrainingError(f"kitti_object sources have only lidar depth, not {target!r}")
+        ds = ObjectDataset(root)
+        for i in _frame_list(spec.get("frames"), ds.frames):
+            frames.append(FrameRef(ds, i, name=f"object/{i:06d}", **common))
+    else:
+        for drive, idx in _raw_entries(spec, root, base):
+            for i in idx:
+                frames.append(FrameRef(drive, i, name=f"{drive.drive_dir.name}/{i:010d}",
+                                       **common))
+    frames *= int(spec.get("repeat", 1))
+    if not frames:
+        raise TrainingError(f"data source {spec} selects no frames: check 'frames' and 'split'")
+    return frames
+
+
+def _raw_entries(spec: dict[str, Any], root: Path,
+                 base: Path | None) -> list[tuple[RawDrive, list[int]]]:
+    """(drive, frame indices) pairs of a kitti_raw source."""
+    drives: dict[tuple[str, int], RawDrive] = {}
+
+    def drive_of(name: str, cam: int) -> RawDrive:
+        date, drive = name.strip("/").split("/")[:2]
+        if (name, cam) not in drives:
+            drives[(name, cam)] = RawDrive(root / date, drive, camera=cam)
+        return drives[(name, cam)]
+
+    if spec.get("split"):
+        grouped: dict[tuple[str, int], list[int]] = {}
+        for name, i, side in parse_split(_resolve(spec["split"], base)):
+            grouped.setdefault((name, 2 if side == "l" else 3), []).append(i)
+        return [(drive_of(n, c), idx) for (n, c), idx in grouped.items()]
+    names = spec.get("drives") or sorted(
+        f"{p.parent.name}/{p.name}" for p in root.glob("*/*_drive_*_sync") if p.is_dir())
+    if not names:
+        raise TrainingError(f"no KITTI raw drives (DATE/DATE_drive_NNNN_sync) under {root}")
+    out = []
+    for name in names:
+        drive = drive_of(name, 2 if spec.get("side", "l") == "l" else 3)
+        out.append((drive, _frame_list(spec.get("frames"), drive.frames)))
+    return out
+
+
+def to_sample(rgb: np.ndarray, depth: np.ndarray, dense: bool, size: tuple[int, int],
+              aug: AugmentConfig | None = None, rng: np.random.Generator | None = None,
+              max_depth: float = 80.0, min_depth: float = 1.0) -> dict[str, torch.Tensor]:
+    """Image and depth at the input size -> tensors: image (3,h,w), target o = max_depth/depth
+    (1,h,w), mask (1,h,w), depth in metres (1,h,w, 0 = invalid)."""
+    rgb_s = resize_rgb(rgb, size)
+    depth_s = resize_target(depth, size, dense)
+    if aug is not None:
+        rgb_s, depth_s = augment(rgb_s, depth_s, aug, rng or np.random.default_rng())
+    d = torch.from_numpy(np.ascontiguousarray(depth_s))[None]
+    mask = (d > 0).float()
+    target = depth_to_output(torch.where(d > 0, d, torch.full_like(d, max_depth)),
+                             min_depth=min_depth, max_depth=max_depth) * mask
+    return {"image": torch.from_numpy(normalize_rgb(rgb_s)[0]), "target": target,
+            "mask": mask, "depth": d}
+
+
+class DepthDataset(Dataset):
+    """Frames -> training samples at the network input size, optionally augmented."""
+
+    def __init__(self, frames: Sequence[FrameRef | ArrayFrame], input_size: tuple[int, int],
+                 augment_cfg: AugmentConfig | None = None, seed: int = 0,
+                 cache_in_memory: bool = True, max_depth: float = 80.0,
+                 min_depth: float = 1.0) -> None:
+        self.frames = list(frames)
+        self.size = check_input_size(input_size)
+        self.aug = augment_cfg
+        self.seed = seed
+        self.epoch = 0
+        self.max_depth, self.min_depth = max_depth, min_depth
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, bool]] | None = (
+            {} if cache_in_memory else None)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation stream (call once per epoch, like DistributedSampler)."""
+        self.epoch = epoch
+
+    def _load_resized(self, i: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Frame `i` at the input size (memoized: the same file content every epoch)."""
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        rgb, depth, dense = self.frames[i].load()
+        item = (resize_rgb(rgb, self.size), resize_target(depth, self.size, dense), dense)
+        if self._cache is not None:
+            self._cache[i] = item
+        return item
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rgb, depth, dense = self._load_resized(i)
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        return to_sample(rgb, depth, dense, self.size, self.aug, rng, self.max_depth,
+                         self.min_depth)
