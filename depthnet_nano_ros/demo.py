@@ -27,7 +27,7 @@ from depthnet_nano_ros.errors import DepthNetNanoError
 IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
 CAMERA_INFO_TOPIC = "/kitti/camera_color_left/camera_info"
 SYNTH_DRIVE = "9000"  #: drive number `synth-drive` writes
-SYNTH_FRAMES = 30
+SYNTH_FRAMES = 40
 MARKER = ".depthnet_demo"  #: marks an output folder the demo may clear on the next run
 REPO = Path(__file__).resolve().parent.parent
 KITTI_SAMPLE = REPO.parent / "shared" / "data" / "kitti_sample" / "2011_09_26"
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint .pt for the node (default: the shipped reference one)")
     p.add_argument("--input-size", type=_size, metavar="HxW",
                    help="network input of the node (default: the checkpoint's)")
-    p.add_argument("--rate", type=float, default=0.5,
-                   help="bag playback rate; below 1 gives a CPU node time per frame (0.5)")
+    p.add_argument("--rate", type=float, default=0.1,
+                   help="bag playback rate (default 0.1: one frame a second, time for a CPU node)")
     p.add_argument("--depth-pngs", type=int, default=4, help="depth PNGs to write (default 4)")
     p.add_argument("--step-timeout", type=float, default=600.0,
                    help="seconds any one step may take (default 600)")
@@ -126,6 +126,19 @@ def prepare_output(out: Path) -> None:
     (out / MARKER).write_text("written by python -m depthnet_nano_ros.demo; cleared on rerun\n")
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Fail before the first step on a missing checkpoint or KITTI folder."""
+    from depthnet_nano_ros.model.checkpoint import default_checkpoint_path
+
+    if args.checkpoint is None:
+        default_checkpoint_path()  # raises CheckpointError naming the fix
+    elif not args.checkpoint.is_file():
+        raise DemoError(f"--checkpoint {args.checkpoint} does not exist")
+    if args.kitti is not None and not args.kitti.is_dir():
+        raise DemoError(f"--kitti {args.kitti} is not a folder: pass a KITTI raw date folder "
+                        "such as .../2011_09_26 (holding calib_cam_to_cam.txt)")
+
+
 def node_command(args: argparse.Namespace) -> list[str]:
     """depth_node with the shipped parameter file, remapped to the bag's camera topics."""
     cmd = [str(executable("depth_node")), "--ros-args",
@@ -148,11 +161,15 @@ class Console:
 
     def __init__(self, total: int) -> None:
         self.total, self.n = total, 0
+        self.note: str | None = None  #: printed under the next step's title
 
     def step(self, name: str) -> None:
         """Announce the next step."""
         self.n += 1
         print(f"\n== [{self.n}/{self.total}] {name} ==", flush=True)
+        if self.note:
+            print(self.note, flush=True)
+            self.note = None
 
 
 def run_demo(args: argparse.Namespace,
@@ -167,6 +184,7 @@ def run_demo(args: argparse.Namespace,
     from depthnet_nano_ros.kitti.raw import RawDrive
 
     t_start = time.monotonic()
+    check_inputs(args)
     out = args.output.resolve()
     prepare_output(out)
     work, logs = out / "work", out / "logs"
@@ -192,6 +210,8 @@ def run_demo(args: argparse.Namespace,
         print(f"depth_node running (pid {node.pid}, ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']}, "
               f"log {node.log})", flush=True)
         preds = work / "predictions"
+        console.note = (f"playing the bag into depth_node at rate {args.rate:g} "
+                        f"({_play_time(bag, args.rate)}); the scores follow at the end")
         runner.run("evaluate --live", [
             cli, "evaluate", bag, "--live", "--rate", args.rate, "--json", out / "metrics.json",
             "--report", out / "report", "--save-predictions", preds], args.step_timeout)
@@ -227,6 +247,17 @@ def run_demo(args: argparse.Namespace,
     }
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _play_time(bag: Path, rate: float) -> str:
+    """'about N s' of playback: the bag's recorded duration / rate (shown as progress)."""
+    try:
+        import yaml
+
+        info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        return f"about {info['duration']['nanoseconds'] * 1e-9 / rate:.0f} s"
+    except (OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return "recorded timing"
 
 
 def _report_index(report_dir: Path) -> Path:
