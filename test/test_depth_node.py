@@ -405,3 +405,19 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
         assert node.stop() == 0, node.log()[-3000:]
     log = node.log()
     assert "Traceback" not in log and "could not be decoded" in log, log[-3000:]
+
+
+def test_missing_checkpoint_exits_2_with_the_reason(tmp_path):
+    with NodeProcess(tmp_path / "node.log", params={"model.checkpoint": tmp_path / "none.pt"}) as n:
+        n.proc.wait(120)
+        assert n.stop() == 2
+    assert "none.pt does not exist" in n.log()
+
+
+def test_bench_cloud_agrees_with_the_loop():
+    from depthnet_nano_ros.ros.bench_node import bench_cloud
+
+    depth = np.random.default_rng(3).uniform(0, 80, (30, 50)).astype(np.float32)
+    depth[0, :5] = np.nan
+    result = bench_cloud(depth, repeat=2)  # raises if the two clouds differ
+    assert result["loop_ms"] > 0 and result["vectorized_ms"] > 0
