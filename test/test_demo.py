@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthnet_nano_ros.demo_outputs import pick_evenly, render_cloud, write_readme_images
+from depthnet_nano_ros.demo_outputs import (
+    neighbour_spacing,
+    pick_evenly,
+    render_cloud,
+    write_readme_images,
+)
 from depthnet_nano_ros.demo_steps import DemoError, StepFailed, StepRunner, log_tail
 from depthnet_nano_ros.geometry.cloud import depth_to_points
 from depthnet_nano_ros.geometry.ply import PlyError, read_ply, unpack_rgb, write_ply
@@ -103,9 +108,21 @@ def test_render_cloud_nearest_point_wins_at_the_view_centre() -> None:
     direction = np.subtract(target, eye) / np.linalg.norm(np.subtract(target, eye))
     near, far = np.add(eye, 5 * direction), np.add(eye, 9 * direction)
     image = render_cloud(np.array([far, near]), np.array([[0, 0, 255], [255, 0, 0]], np.uint8),
-                         size=(40, 60), eye=eye, target=target, splat=1)
+                         size=(40, 60), eye=eye, target=target)
     assert tuple(image[20, 30]) == (255, 0, 0)
     assert (image.reshape(-1, 3) != image[0, 0]).any(axis=1).sum() == 1
+
+
+def test_neighbour_spacing_is_the_patch_size_capped_at_edges() -> None:
+    depth = np.full((4, 6), 10.0, np.float32)
+    depth[:, 4:] = 40.0  # a depth edge between columns 3 and 4
+    depth[0, 0] = np.nan
+    xyz = depth_to_points(depth, 100.0, 100.0, 3.0, 2.0)
+    gap = neighbour_spacing(xyz, cap=1.0)
+    assert gap[2, 1] == pytest.approx(10.0 / 100.0)  # one pixel at 10 m, fx = 100
+    assert gap[2, 3] == 1.0  # across the edge: capped
+    assert gap[2, 5] == pytest.approx(40.0 / 100.0)
+    assert np.isfinite(gap).all()
 
 
 def test_pick_evenly_spreads_over_the_drive() -> None:
