@@ -22,6 +22,7 @@ class NodeStats:
     def __init__(self, window: int = 50) -> None:
         self._lock = threading.Lock()
         self._times: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
+        self._sums = dict.fromkeys(STAGES, 0.0)  # since start, for exact means between readings
         self.counts = dict.fromkeys(("processed",) + PROBLEMS, 0)
         self.last_problem = ""
         self._problem_time = 0.0
@@ -35,6 +36,7 @@ class NodeStats:
             for stage, ms in timings_ms.items():
                 if stage in self._times:
                     self._times[stage].append(ms)
+                    self._sums[stage] += ms
 
     def problem(self, message: str, kind: str = "bad_input") -> None:
         """Record a problem of `kind` (one of PROBLEMS) and its message."""
@@ -62,10 +64,12 @@ class NodeStats:
             level = DiagnosticStatus.WARN if recent else DiagnosticStatus.OK
             message = self.last_problem if recent else "ok"
             counters = {"received": received, "dropped": dropped, **self.counts}
+            sums = {f"sum_ms.{k}": f"{v:.1f}" for k, v in self._sums.items() if v}
         values = {k: str(v) for k, v in counters.items()}
         values.update(info)
         values["rate_hz"] = f"{self.rate_hz():.2f}"
         values.update({f"latency_ms.{k}": f"{v:.2f}" for k, v in self.mean_ms().items()})
+        values.update(sums)
         values["last_problem"] = self.last_problem
         return DiagnosticStatus(
             level=level, name=name, message=message, hardware_id=hardware_id,
