@@ -136,11 +136,13 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
     with RosHarness("live_eval_test") as h:
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        metrics = h.collect(DepthMetrics, "/depth_evaluator/metrics", qos)
+        metrics = h.collect(DepthMetrics, "/listener/metrics", qos)
         listener = _start([bag, "--live", "--no-play", "--node-name", "listener", "--json",
                            str(tmp / "listen.json"), "--idle-timeout", "5"], tmp / "listen.log")
         try:
-            # the listener is subscribed to lidar and depth before anything is played
+            # the listener is subscribed to lidar and depth, and its metrics publisher matched
+            # with ours, before anything is played
+            h.wait_matched(subscriptions=[metrics.sub], timeout=60)
             h.spin_until(lambda: h.node.count_subscribers(LIDAR) >= 1
                          and h.node.count_subscribers("/depth") >= 1, timeout=60,
                          what="the --no-play evaluator to subscribe")

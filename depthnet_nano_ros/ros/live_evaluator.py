@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rclpy.context import Context
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -265,6 +266,7 @@ def _evaluate(source: BagSource, pairing: Any, settings: EvalSettings, geometry:
                 f"depth_node publishes {node.resolve_topic_name(args.depth_topic)}")
     finally:
         if node is not None:
+            node.metrics_pub.wait_for_all_acked(Duration(seconds=5.0))  # deliver every score
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown(context=context)
