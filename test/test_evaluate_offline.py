@@ -284,10 +284,13 @@ def test_annotated_gt_command(synth: dict, checkpoint: Path, tmp_path: Path) -> 
     out = tmp_path / "a.json"
     assert cli.main(["evaluate", str(synth["bag"]), "--gt", "annotated",
                      str(synth["drive_dir"]), "--checkpoint", str(checkpoint), "--backend",
-                     "torch", "--json", str(out), "--crop", "none", "--no-progress"]) == 0
+                     "torch", "--json", str(out), "--crop", "eigen", "--median-scaling",
+                     "--no-progress"]) == 0
     doc = json.loads(out.read_text())
     assert doc["frames"] == 3 and "annotated PNGs" in doc["geometry"]
-    assert all(f["valid_points"] > 100_000 for f in doc["per_frame"])
+    assert doc["crop"] == "eigen" and doc["median_scale"] > 0
+    assert doc["median_scale"] == pytest.approx(np.median([f["scale"] for f in doc["per_frame"]]))
+    assert all(f["valid_points"] > 50_000 and f["scale"] != 1.0 for f in doc["per_frame"])
 
 
 def _fails(argv: list[str], capsys, *needles: str) -> None:
