@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import torch
 
 from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.fileio import atomic_path
 from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
 from depthnet_nano_ros.model.transforms import DEFAULT_INPUT_SIZE, check_input_size
@@ -65,15 +64,8 @@ def save_checkpoint(path: str | Path, model: DepthNetNano, *, input_size: tuple[
         "extra": extra or {},
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
