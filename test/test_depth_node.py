@@ -204,6 +204,22 @@ def test_depth_info_points_colored_for_a_kitti_frame(rig, checkpoint, kitti):
     assert (col[~np.isfinite(depth)] == 0).all() and col[np.isfinite(depth)].any()
 
 
+@pytest.mark.parametrize("encoding", ["rgba8", "bgra8", "mono8"])
+def test_other_input_encodings(rig, checkpoint, kitti, encoding):
+    rgb = kitti["rgb"][0]
+    alpha = np.full((*KITTI_SIZE, 1), 255, np.uint8)
+    data = {"rgba8": np.concatenate([rgb, alpha], 2),
+            "bgra8": np.concatenate([rgb[:, :, ::-1], alpha], 2), "mono8": rgb[:, :, 1]}[encoding]
+    msg = image_msg(data, encoding, FRAME, rig.next_stamp())
+    (depth_msg,) = rig.send(msg)
+    depth = np.frombuffer(depth_msg.data, "<f4").reshape(KITTI_SIZE)
+    seen = np.repeat(rgb[:, :, 1:2], 3, 2) if encoding == "mono8" else rgb
+    ref = _reference_depth(checkpoint, seen)
+    ok = np.isfinite(depth)
+    assert ok.any()
+    np.testing.assert_allclose(depth[ok], ref[ok], rtol=1e-3)
+
+
 def test_yaml_parameters_are_loaded(rig):
     from rcl_interfaces.srv import GetParameters
 
