@@ -10,9 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from depthnet_nano_ros.inference.engine_cache import model_hash
-from depthnet_nano_ros.inference.export import export_onnx
-from depthnet_nano_ros.model import DepthNetNano, load_checkpoint, save_checkpoint
+from depthnet_nano_ros import cli
+from depthnet_nano_ros.model import DepthNetNano, save_checkpoint
 
 SMALL = (96, 320)
 _TMP = Path(tempfile.mkdtemp(prefix="depthnet_inference_tests_"))
@@ -31,11 +30,12 @@ def random_checkpoint(size: tuple[int, int] = SMALL, seed: int = 0) -> Path:
 
 @functools.cache
 def exported_onnx(size: tuple[int, int] = SMALL) -> Path:
-    """The random checkpoint exported to ONNX at `size` (once per test session)."""
-    model, info = load_checkpoint(random_checkpoint(size))
-    meta = {"model_hash": model_hash(model), "min_depth": info.model_config.min_depth,
-            "max_depth": info.model_config.max_depth}
-    return export_onnx(model, _TMP / f"random_{size[0]}x{size[1]}.onnx", size, meta)
+    """The random checkpoint exported by `depthnet_nano export --format onnx` (once per run)."""
+    out = _TMP / f"random_{size[0]}x{size[1]}.onnx"
+    rc = cli.main(["export", "--format", "onnx", "--checkpoint", str(random_checkpoint(size)),
+                   "--height", str(size[0]), "--width", str(size[1]), "--output", str(out)])
+    assert rc == 0 and out.is_file(), "depthnet_nano export --format onnx failed"
+    return out
 
 
 def kitti_frames(drive_dir: Path, count: int = 3) -> list[np.ndarray]:

@@ -87,9 +87,11 @@ def test_auto_picks_a_usable_backend():
     assert est.backend == auto_backend()
 
 
-def test_missing_reference_checkpoint_raises_checkpoint_error():
-    if REFERENCE_CHECKPOINT.is_file():
-        pytest.skip("the reference checkpoint is installed; nothing is missing")
+def test_missing_reference_checkpoint_raises_checkpoint_error(tmp_path, monkeypatch):
+    import depthnet_nano_ros.model.checkpoint as ckpt
+
+    missing = tmp_path / "weights" / REFERENCE_CHECKPOINT.name  # as on a fresh install
+    monkeypatch.setattr(ckpt, "REFERENCE_CHECKPOINT", missing)
     with pytest.raises(CheckpointError, match="depthnet_nano_ref.pt"):
         DepthEstimator.create(backend="torch")
 

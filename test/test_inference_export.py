@@ -90,11 +90,9 @@ def test_bad_artifacts_give_clear_errors(tmp_path):
 
 
 def test_export_and_predict_commands(tmp_path, kitti_drive_dir, capsys):
-    onnx_path = tmp_path / "nano.onnx"
-    rc = cli.main(["export", "--format", "onnx", "--checkpoint", str(random_checkpoint()),
-                   "--height", "64", "--width", "192", "--output", str(onnx_path)])
-    assert rc == 0 and onnx_path.is_file()
-    assert onnx_input_size(load_onnx(onnx_path)) == (64, 192)
+    onnx_path = exported_onnx()  # written by `depthnet_nano export --format onnx`
+    assert onnx_input_size(load_onnx(onnx_path)) == SMALL
+    capsys.readouterr()
     frames = [kitti_drive_dir / "image_02" / "data" / f"{i:010d}.png" for i in range(2)]
     out = tmp_path / "pred"
     rc = cli.main(["predict", *map(str, frames), "--engine", str(onnx_path), "--backend",
@@ -114,7 +112,7 @@ def test_export_and_predict_commands(tmp_path, kitti_drive_dir, capsys):
 
 def test_bench_command_json_schema(tmp_path, capsys):
     rc = cli.main(["bench", "--backend", "torch", "--height", "64", "--width", "128", "--runs",
-                   "2", "--warmup", "1", "--peers", "--json", "--checkpoint",
+                   "2", "--warmup", "0", "--peers", "--json", "--checkpoint",
                    str(random_checkpoint())])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)

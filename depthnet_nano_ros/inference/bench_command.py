@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     """Benchmark and print a table (or JSON)."""
     import torch
 
+    from depthnet_nano_ros.fileio import atomic_write_bytes
     from depthnet_nano_ros.inference.bench import run_bench, speed_ratios, to_json
-    from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
 
     if args.runs < 1 or args.warmup < 0:
         raise InferenceError("--runs must be >= 1 and --warmup >= 0")

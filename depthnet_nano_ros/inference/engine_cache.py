@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.inference.errors import InferenceError
 
 #: Bump when the exported graph changes for the same weights (new export passes).
@@ -105,20 +105,6 @@ def key_mismatches(meta: dict[str, Any] | None, expected: ArtifactKey,
         if have != want[f]:
             problems.append(f"{f} is {have!r}, expected {want[f]!r}")
     return problems
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` via a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_artifact(path: Path, data: bytes, key: ArtifactKey,

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION, atomic_write_bytes
+from depthnet_nano_ros.fileio import atomic_write_bytes
+from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION
 from depthnet_nano_ros.inference.errors import InferenceError
 
 OPSET = 17

@@ -40,8 +40,9 @@ def _size(args: argparse.Namespace, default: tuple[int, int]) -> tuple[int, int]
 
 def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
+    from depthnet_nano_ros.fileio import atomic_write_bytes
     from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
-    from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes, model_hash
+    from depthnet_nano_ros.inference.engine_cache import model_hash
     from depthnet_nano_ros.inference.export import export_onnx_bytes
     from depthnet_nano_ros.model.checkpoint import load_checkpoint
 

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     """Estimate depth for every image and write the two files per image."""
     from PIL import Image
 
+    from depthnet_nano_ros.fileio import atomic_write_bytes
     from depthnet_nano_ros.geometry.colormap import colorize
-    from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     paths = [Path(p) for p in args.images]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.inference.engine_cache import (
     ArtifactKey,
-    atomic_write_bytes,
     cache_dir,
     cache_path,
     lookup,

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes, require_match
+from depthnet_nano_ros.fileio import atomic_write_bytes
+from depthnet_nano_ros.inference.engine_cache import require_match
 from depthnet_nano_ros.inference.errors import InferenceError
 
 FORMAT = "depthnet_nano_torch2trt"
