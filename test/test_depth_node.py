@@ -233,6 +233,7 @@ def test_yaml_parameters_are_loaded(rig):
     values = rig.fresh_diagnostics()
     assert values["input_size"] == f"{INPUT_SIZE[0]}x{INPUT_SIZE[1]}"
     assert values["backend"] == "torch"
+    assert int(values["colored"]) > 0 and int(values["points"]) > 0  # subscribed here
 
 
 def _set(rig, **params):
@@ -414,6 +415,16 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
                 assert (out.height, out.width, out.encoding) == (*KITTI_SIZE, "32FC1")
                 assert out.header.frame_id == FRAME
             assert not depth.by_stamp(bad.header.stamp)
+            n = len(diag.msgs)
+
+            def fresh_b() -> list:
+                return [v for v in (diagnostics_values(m, "depth_node_b") for m in diag.msgs[n:])
+                        if v]
+
+            harness.spin_until(lambda: len(fresh_b()) >= 2, 20, what="/diagnostics of node B")
+            last = fresh_b()[-1]
+            # Nobody subscribes depth/colored or points here: the node computes neither.
+            assert int(last["processed"]) >= 2 and last["colored"] == last["points"] == "0"
         finally:
             harness.node.destroy_publisher(pub)
             harness.node.destroy_subscription(depth.sub)

@@ -219,9 +219,11 @@ class DepthNode(Node):
         self._depth_pub.publish(image_msg(r.header, depth, "32FC1"))
         t2 = time.perf_counter()
         t["publish_depth"] = (t2 - t1) * 1e3
+        outputs = []
         if self._colored_pub.get_subscription_count() > 0:
             colored = colorize(depth, cfg.colormap_min, cfg.colormap_max)
             self._colored_pub.publish(image_msg(r.header, colored, "rgb8"))
+            outputs.append("colored")
         t3 = time.perf_counter()
         t["colorize"] = (t3 - t2) * 1e3
         if camera is not None and self._points_pub.get_subscription_count() > 0:
@@ -230,9 +232,10 @@ class DepthNode(Node):
                 rgb = r.image[:, :, ::-1] if r.order == "bgr8" else r.image
             self._points_pub.publish(self._cloud_msg(r.header, depth, camera[1], cfg.decimation,
                                                      rgb))
+            outputs.append("points")
         t["cloud"] = (time.perf_counter() - t3) * 1e3
         t["total"] = sum(v for k, v in t.items() if k != "total")
-        self._stats.frame_done(t)
+        self._stats.frame_done(t, tuple(outputs))
 
     @staticmethod
     def _cloud_msg(header: Header, depth: np.ndarray, k: Intrinsics, decimation: int,

@@ -23,15 +23,17 @@ class NodeStats:
         self._lock = threading.Lock()
         self._times: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self._sums = dict.fromkeys(STAGES, 0.0)  # since start, for exact means between readings
-        self.counts = dict.fromkeys(("processed",) + PROBLEMS, 0)
+        self.counts = dict.fromkeys(("processed", *PROBLEMS, "colored", "points"), 0)
         self.last_problem = ""
         self._problem_time = 0.0
         self._done_times: deque[float] = deque(maxlen=window)
 
-    def frame_done(self, timings_ms: dict[str, float]) -> None:
-        """Record one published frame and its stage times."""
+    def frame_done(self, timings_ms: dict[str, float], outputs: tuple[str, ...] = ()) -> None:
+        """Record one published frame, its stage times and its optional outputs (colored...)."""
         with self._lock:
             self.counts["processed"] += 1
+            for name in outputs:
+                self.counts[name] += 1
             self._done_times.append(time.monotonic())
             for stage, ms in timings_ms.items():
                 if stage in self._times:
