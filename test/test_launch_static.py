@@ -5,6 +5,7 @@ run here)."""
 from __future__ import annotations
 
 import ast
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from ament_index_python.packages import get_package_prefix, get_package_share_di
 from depthnet_nano_ros.ros.depth_node import PARAMETER_NAMES, PARAMETERS
 
 PACKAGE = "depthnet_nano_ros"
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AMENT_PREFIX_PATH", str(REPO / ".venv"))  # `make install`'s prefix
 SHARE = Path(get_package_share_directory(PACKAGE))
 LAUNCH = SHARE / "launch" / "depth.launch.py"
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
