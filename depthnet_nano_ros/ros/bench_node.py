@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.image_codec import array_to_image_fields
 from depthnet_nano_ros.ros.heap import keep_freed_memory
@@ -387,8 +388,4 @@ def _shipped_profile() -> str:
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:
     """Write `results` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(results, f, indent=2, default=float)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(results, indent=2, default=float).encode())
