@@ -118,8 +118,8 @@ def neighbour_spacing(xyz: np.ndarray, cap: float = 1.0) -> np.ndarray:
 
 
 def render_cloud(points: np.ndarray, colors: np.ndarray, size: tuple[int, int] = (600, 1000),
-                 eye: tuple[float, float, float] = (-14.0, -9.0, -6.0),
-                 target: tuple[float, float, float] = (2.0, 1.0, 22.0),
+                 eye: tuple[float, float, float] = (-5.0, -4.0, -3.0),
+                 target: tuple[float, float, float] = (0.0, 0.5, 15.0),
                  spacing: np.ndarray | float = 0.0, max_splat: int = 6,
                  background: int = 24) -> np.ndarray:
     """Perspective splat of an Nx3 cloud (camera optical frame) from a raised oblique view.
@@ -161,9 +161,25 @@ def render_cloud(points: np.ndarray, colors: np.ndarray, size: tuple[int, int] =
     return image
 
 
+def crop_to_content(image: np.ndarray, margin: int = 10) -> np.ndarray:
+    """Drop the rows and columns (beyond `margin`) that hold only the corner pixel's colour."""
+    drawn = (image != image[0, 0]).any(axis=2)
+    rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    if rows.size == 0:
+        return image
+    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, image.shape[0])
+    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, image.shape[1])
+    return image[r0:r1, c0:c1]
+
+
 def write_readme_images(date_dir: Path, drive_id: str, frame: int, out_dir: Path,
-                        checkpoint: Path | None = None, max_depth: float = 60.0) -> list[Path]:
-    """`depth_example.png` (camera over depth) and `pointcloud_example.png` of one KITTI frame."""
+                        checkpoint: Path | None = None, max_depth: float = 60.0,
+                        max_height: float = 3.0) -> list[Path]:
+    """`depth_example.png` (camera over depth) and `pointcloud_example.png` of one KITTI frame.
+
+    The rendering shows points up to `max_depth` metres away and `max_height` metres above
+    the camera (the sky and tree tops, which no lidar scores, would hide the street).
+    """
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     drive = RawDrive(date_dir, drive=drive_id)
@@ -174,8 +190,10 @@ def write_readme_images(date_dir: Path, drive_id: str, frame: int, out_dir: Path
     out_dir = Path(out_dir)
     depth_png = save_png(out_dir / "depth_example.png", np.concatenate([rgb, color], axis=0))
     cloud = frame_cloud(depth, drive, frame, max_depth)
-    spacing = neighbour_spacing(cloud[..., :3]).reshape(-1)
+    spacing = neighbour_spacing(cloud[..., :3], cap=0.5).reshape(-1)
     cloud = cloud.reshape(-1, 4)
-    render = render_cloud(cloud[:, :3], unpack_rgb(cloud[:, 3]), spacing=spacing)
-    cloud_png = save_png(out_dir / "pointcloud_example.png", render)
+    with np.errstate(invalid="ignore"):
+        shown = cloud[:, 1] >= -max_height  # optical frame: y points down
+    render = render_cloud(cloud[shown, :3], unpack_rgb(cloud[shown, 3]), spacing=spacing[shown])
+    cloud_png = save_png(out_dir / "pointcloud_example.png", crop_to_content(render))
     return [depth_png, cloud_png]

@@ -1,8 +1,8 @@
 """The demo: PLY files, the step runner's failure reports and clean-up, and `make demo` itself.
 
 The end-to-end tests run the installed console scripts (synth-drive, kitti2bag, the real
-depth_node over rclpy and evaluate --live) on a 3-frame synthetic drive with a random-weight
-checkpoint at a small network input, so they finish in about a minute on 2 cores.
+depth_node over rclpy with the shipped checkpoint, and evaluate --live) on a 3-frame synthetic
+drive at a 96x320 network input, so they finish in about a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from depthnet_nano_ros.demo_outputs import (
+    crop_to_content,
     neighbour_spacing,
     pick_evenly,
     render_cloud,
@@ -125,21 +126,26 @@ def test_neighbour_spacing_is_the_patch_size_capped_at_edges() -> None:
     assert np.isfinite(gap).all()
 
 
+def test_crop_to_content_keeps_the_drawing_and_a_margin() -> None:
+    image = np.zeros((50, 80, 3), np.uint8)
+    image[20, 30] = (9, 9, 9)
+    cropped = crop_to_content(image, margin=4)
+    assert cropped.shape == (9, 9, 3) and tuple(cropped[4, 4]) == (9, 9, 9)
+    assert crop_to_content(np.zeros((5, 5, 3), np.uint8)).shape == (5, 5, 3)
+
+
 def test_pick_evenly_spreads_over_the_drive() -> None:
     assert pick_evenly(list(range(10)), 4) == [0, 3, 6, 9]
     assert pick_evenly([1, 2], 4) == [1, 2]
 
 
-def test_readme_images_from_real_kitti(tmp_path: Path, kitti_date_dir: Path,
-                                       random_checkpoint: Path) -> None:
-    # A random network predicts about 80 m everywhere: keep those points for the picture.
-    paths = write_readme_images(kitti_date_dir, "0005", 0, tmp_path / "img", random_checkpoint,
-                                max_depth=80.0)
+def test_readme_images_from_real_kitti(tmp_path: Path, kitti_date_dir: Path) -> None:
+    paths = write_readme_images(kitti_date_dir, "0005", 0, tmp_path / "img")
     assert [p.name for p in paths] == ["depth_example.png", "pointcloud_example.png"]
     with Image.open(paths[0]) as depth_png, Image.open(paths[1]) as cloud_png:
         assert depth_png.size == (1242, 750)
         render = np.asarray(cloud_png)
-    assert (render != render[0, 0]).any(axis=2).sum() > 1000  # points were drawn
+    assert (render != render[0, 0]).any(axis=2).mean() > 0.2  # points were drawn
 
 
 # -- step runner ----------------------------------------------------------------------------
@@ -273,25 +279,10 @@ def test_service_that_dies_before_ready(tmp_path: Path) -> None:
 
 
 # -- make demo, end to end --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-weight checkpoint with a small network input (fast on CPU).
-
-    Seeded, so its ONNX export is built once and then found in the engine cache by the node.
-    """
-    import torch
-
-    from depthnet_nano_ros.model.checkpoint import save_checkpoint
-    from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    return save_checkpoint(path, DepthNetNano(), input_size=(96, 320))
-
-
-def _demo_cmd(out: Path, checkpoint: Path, *extra: str) -> list[str]:
+def _demo_cmd(out: Path, *extra: str) -> list[str]:
+    """The demo as `make demo` runs it (the shipped checkpoint), on 3 frames at 96x320."""
     return [str(PY), "-m", "depthnet_nano_ros.demo", "--output", str(out), "--frames", "3",
-            "--checkpoint", str(checkpoint), "--input-size", "96x320", *extra]
+            "--input-size", "96x320", *extra]
 
 
 def _demo_env() -> dict[str, str]:
@@ -306,9 +297,9 @@ def _node_pid(output: str) -> int:
     return int(line.split("(pid ")[1].split(",")[0])
 
 
-def test_demo_end_to_end(tmp_path: Path, random_checkpoint: Path) -> None:
+def test_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo_out"
-    proc = subprocess.run(_demo_cmd(out, random_checkpoint), env=_demo_env(), cwd=tmp_path,
+    proc = subprocess.run(_demo_cmd(out), env=_demo_env(), cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _wait_gone(_node_pid(proc.stdout))
@@ -334,21 +325,21 @@ def test_demo_end_to_end(tmp_path: Path, random_checkpoint: Path) -> None:
         assert (out / "logs" / f"{name}.log").is_file()
 
 
-def test_demo_failing_step_reports_it_and_stops_the_node(tmp_path: Path,
-                                                         random_checkpoint: Path) -> None:
+def test_demo_failing_step_reports_it_and_stops_the_node(tmp_path: Path) -> None:
     out = tmp_path / "demo_out"
-    proc = subprocess.run(_demo_cmd(out, random_checkpoint, "--rate", "0"), env=_demo_env(),
+    proc = subprocess.run(_demo_cmd(out, "--rate", "0"), env=_demo_env(),
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo FAILED: step 'evaluate --live' failed: exited with code 2" in proc.stderr
-    assert "--rate 0.0 must be > 0" in proc.stderr  # the last lines of the step's log
+    # the last lines of the step's log: the CLI's own error line, naming the bad flag
+    assert "depthnet_nano evaluate: error:" in proc.stderr and "rate" in proc.stderr
     assert _wait_gone(_node_pid(proc.stdout))
     assert _no_process_left(str(out)) == []
 
 
-def test_demo_ctrl_c_stops_the_node(tmp_path: Path, random_checkpoint: Path) -> None:
+def test_demo_ctrl_c_stops_the_node(tmp_path: Path) -> None:
     out = tmp_path / "demo_out"
-    demo = subprocess.Popen(_demo_cmd(out, random_checkpoint, "--rate", "0.02"),
+    demo = subprocess.Popen(_demo_cmd(out, "--rate", "0.02"),
                             env=_demo_env(), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen = []
