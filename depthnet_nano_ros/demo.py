@@ -215,6 +215,7 @@ def run_demo(args: argparse.Namespace,
         runner.run("evaluate --live", [
             cli, "evaluate", bag, "--live", "--rate", args.rate, "--json", out / "metrics.json",
             "--report", out / "report", "--save-predictions", preds], args.step_timeout)
+        runner.check_services("evaluate --live")  # the node must have served to the end
         node_rc = runner.stop(node)
         console.step("depth PNGs and point cloud")
         t0 = time.monotonic()
@@ -281,6 +282,9 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"  point cloud    {o['point_cloud']} ({o['point_cloud_points']} points; open it "
           "in MeshLab, CloudCompare or Blender)")
     print(f"  logs           {o['logs']}/")
+    if s["node_exit_code"] not in (0, None):
+        print(f"warning: depth_node exited with code {s['node_exit_code']} when stopped; see "
+              f"{o['logs']}/depth_node.log")
     print("steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["steps_s"].items())
           + f"; total {s['total_s']:.1f} s")
 

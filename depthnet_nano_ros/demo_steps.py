@@ -213,7 +213,7 @@ class StepRunner:
         if self.interrupts is not None:
             self.interrupts.check()
 
-    def _check_background(self, step: str) -> None:
+    def check_services(self, step: str) -> None:
         """Raise StepFailed for a background service that died (the likelier root cause)."""
         for bg in self._background:
             rc = bg.poll()
@@ -239,7 +239,7 @@ class StepRunner:
             child.stop(self.grace_s)
             self._children.remove(child)
         if rc != 0:
-            self._check_background(name)
+            self.check_services(name)
             raise StepFailed(name, rc, child.log)
         timing = StepTiming(name, time.monotonic() - t0)
         self.timings.append(timing)
