@@ -64,6 +64,28 @@ def test_cpu_rewrite_removes_selu_and_keeps_the_function():
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
 
 
+def test_row_strip_tiling_is_exact():
+    """Tile every EP module (tiny strips: first/interior/last strip borders all exercised)."""
+    import onnxruntime as ort
+
+    from depthnet_nano_ros.inference.graph_opt import rewrite_selu
+    from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
+
+    data = exported_onnx().read_bytes()
+    tiled = onnx.load_from_string(data)
+    n_tiled = tile_ep_chains(tiled, min_pixels=1, strip_bytes=1)
+    assert n_tiled > 50  # every PBEP and decoder EP module
+    assert sum(n.op_type == "Slice" for n in tiled.graph.node) > 2 * n_tiled  # several strips
+    rewrite_selu(tiled)
+    onnx.checker.check_model(tiled)
+    x = np.random.default_rng(1).standard_normal((1, 3, *SMALL)).astype(np.float32)
+    outs = []
+    for blob in (data, tiled.SerializeToString()):
+        s = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+        outs.append(s.run(None, {"image": x})[0])
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
+
+
 def test_bad_artifacts_give_clear_errors(tmp_path):
     good = exported_onnx().read_bytes()
     truncated = tmp_path / "truncated.onnx"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -30,6 +32,8 @@ class TorchBackend:
         self.device = torch.device(device)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.model = model.to(self.device, self.dtype).eval()
+        # DEPTHNET_NANO_CUDA_GRAPHS=0 turns graph capture off (e.g. to measure what it buys).
+        cuda_graphs = cuda_graphs and os.environ.get("DEPTHNET_NANO_CUDA_GRAPHS", "1") != "0"
         self.use_graph = cuda_graphs and self.device.type == "cuda"
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static_in: torch.Tensor | None = None
