@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.geometry.cloud import depth_to_points
 from depthnet_nano_ros.geometry.colormap import colorize
 from depthnet_nano_ros.geometry.ply import unpack_rgb, write_ply
-from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
 from depthnet_nano_ros.kitti.raw import RawDrive
 
 __all__ = ["DepthFrame", "render_cloud", "save_png", "write_depth_pngs", "write_frame_cloud",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 
 @functools.cache
@@ -40,3 +43,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Write one array as .npy atomically."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array))
+    return atomic_write_bytes(path, buf.getvalue())

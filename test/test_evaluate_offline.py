@@ -27,7 +27,7 @@ from depthnet_nano_ros.evaluation.bag_source import (
 )
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings, score_frame
 from depthnet_nano_ros.evaluation.offline import evaluate_offline
-from depthnet_nano_ros.evaluation.summary import file_mode
+from depthnet_nano_ros.fileio import file_mode
 from depthnet_nano_ros.kitti.annotated import annotated_depth_path, load_depth_png
 from depthnet_nano_ros.kitti.lidar_gt import frame_sparse_depth
 from depthnet_nano_ros.kitti.raw import RawDrive

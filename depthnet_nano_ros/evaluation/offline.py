@@ -20,7 +20,7 @@ from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, F
 from depthnet_nano_ros.evaluation.errors import EvaluationError
 from depthnet_nano_ros.evaluation.metrics import EvalSettings, FrameScore, score_frame
 from depthnet_nano_ros.evaluation.pairing import Pairing, pair_nearest
-from depthnet_nano_ros.evaluation.summary import save_npy_atomic
+from depthnet_nano_ros.fileio import atomic_save_npy as save_npy_atomic
 from depthnet_nano_ros.geometry.lidar_projection import project_to_depth
 
 Predictor = Callable[[np.ndarray], np.ndarray]

@@ -29,7 +29,7 @@ from depthnet_nano_ros.evaluation.metrics import (  # noqa: E402
     valid_mask,
 )
 from depthnet_nano_ros.evaluation.offline import ReportLoader  # noqa: E402
-from depthnet_nano_ros.evaluation.summary import write_atomic  # noqa: E402
+from depthnet_nano_ros.fileio import atomic_write_bytes as write_atomic  # noqa: E402
 from depthnet_nano_ros.geometry.colormap import colorize  # noqa: E402
 
 DEPTH_CMAP = "turbo"

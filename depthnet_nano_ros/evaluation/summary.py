@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import io
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, summarize
-from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
+from depthnet_nano_ros.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from depthnet_nano_ros.evaluation.offline import EvaluationResult
-
-
-@functools.cache
-def file_mode() -> int:
-    """Mode of a newly created file under this process's umask (read once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Temp file + rename (inference.engine_cache), then the usual umask mode, not mkstemp's
-    0600: reports and predictions are meant to be shared."""
-    path = atomic_write_bytes(Path(path), data)
-    os.chmod(path, file_mode())
-    return path
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> Path:
-    """Write one array as .npy atomically."""
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array))
-    return write_atomic(path, buf.getvalue())
 
 
 def build_summary(result: EvaluationResult) -> dict[str, Any]:
@@ -71,7 +43,7 @@ def build_summary(result: EvaluationResult) -> dict[str, Any]:
 
 def write_json(path: str | Path, doc: dict[str, Any]) -> Path:
     """Write the summary JSON atomically (NaN-free: missing values are null)."""
-    return write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
+    return atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 NON_INFERENCE = ("pairing", "read", "ground_truth", "metrics")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from depthnet_nano_ros.errors import DepthNetNanoError
-from depthnet_nano_ros.inference.engine_cache import atomic_write_bytes
+from depthnet_nano_ros.fileio import atomic_write_bytes
 
 __all__ = ["PlyError", "PlyCloud", "read_ply", "unpack_rgb", "write_ply"]
 

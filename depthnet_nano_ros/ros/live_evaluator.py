@@ -44,7 +44,7 @@ from depthnet_nano_ros.evaluation.offline import (
     pair_frames,
     report_loader,
 )
-from depthnet_nano_ros.evaluation.summary import save_npy_atomic
+from depthnet_nano_ros.fileio import atomic_save_npy as save_npy_atomic
 from depthnet_nano_ros.geometry.image_codec import image_to_array
 from depthnet_nano_ros.msg import DepthMetrics
 
