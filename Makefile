@@ -36,8 +36,15 @@ test: install
 lint: venv
 	$(VENV)/bin/ruff check depthnet_nano_ros test launch
 
+# make demo [KITTI=/path/to/2011_09_26 DRIVE=0005] [CHECKPOINT=model.pt] [FRAMES=40]
 demo: install
-	$(PY) -m depthnet_nano_ros.demo --output $(DEMO_OUT) $(if $(KITTI),--kitti $(KITTI),) $(if $(DRIVE),--drive $(DRIVE),)
+	$(PY) -m depthnet_nano_ros.demo --output $(DEMO_OUT) $(if $(KITTI),--kitti $(KITTI),) \
+	  $(if $(DRIVE),--drive $(DRIVE),) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),) \
+	  $(if $(FRAMES),--frames $(FRAMES),)
+
+# The README's pictures (docs/images/), from KITTI sample frame 0 and the reference checkpoint.
+images: install
+	$(PY) -m depthnet_nano_ros.demo --readme-images docs/images
 
 clean:
 	rm -rf $(BUILD) $(BUILD).log
