@@ -85,17 +85,15 @@ def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int
 
 
 def _check_ort_precision(precision: str, source: Path | str) -> None:
-    """onnxruntime runs the graph's own precision; fp16/int8 need a matching export."""
-    from depthnet_nano_ros.inference.availability import ort_cuda_available
-
+    """onnxruntime runs the graph's own precision; fp16/int8 need other routes."""
     if precision == "int8":
         raise InferenceError(
             f"onnxruntime int8 needs a calibrated model: run `depthnet_nano export --format onnx "
             f"--precision int8 --calib-images DIR --output model_int8.onnx` for {source} and pass "
             "it as the engine")
-    if precision == "fp16" and not ort_cuda_available():
-        raise InferenceError("onnxruntime fp16 needs the CUDA execution provider, which is "
-                             "missing here; use precision fp32 (or int8) on CPU")
+    if precision == "fp16":
+        raise InferenceError("onnxruntime runs the exported fp32 graph; for fp16 use backend "
+                             "'tensorrt' (or 'torch' on CUDA), or precision fp32")
 
 
 def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | None,
@@ -158,7 +156,7 @@ def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: 
               "source": str(path)}
     data = path.read_bytes()
     if resolved == "onnxruntime":
-        if precision == "fp16":
+        if precision == "fp16":  # int8 files carry their own precision
             _check_ort_precision(precision, path)
         from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
 
