@@ -64,6 +64,21 @@ def test_cpu_rewrite_removes_selu_and_keeps_the_function():
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
 
 
+def test_cpu_session_layout_passes_keep_the_function():
+    """Padded depthwise widths + onnxruntime's NCHWc model without reorder round trips."""
+    from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
+    from depthnet_nano_ros.inference.graph_layout import pad_depthwise_channels
+
+    data = exported_onnx().read_bytes()
+    assert pad_depthwise_channels(onnx.load_from_string(data)) >= 4  # decoder EP widths
+    fast = OrtBackend(data, SMALL, source="test", use_cuda=False)
+    plain = OrtBackend(data, SMALL, source="test", use_cuda=False, cpu_rewrites=False)
+    assert fast.layout_pass == "applied" and plain.layout_pass == "off"
+    x = np.random.default_rng(2).standard_normal((1, 3, *SMALL)).astype(np.float32)
+    ref = plain.run(x)
+    np.testing.assert_allclose(fast.run(x), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 def test_row_strip_tiling_is_exact():
     """Tile every EP module (tiny strips: first/interior/last strip borders all exercised)."""
     import onnxruntime as ort

@@ -1,7 +1,7 @@
 """ONNX graph passes that make the exported network fast on onnxruntime's CPU provider.
 
-:func:`optimize_for_cpu` = row-strip tiling of large EP modules (see graph_tiling), then the
-SELU rewrite below.
+:func:`optimize_for_cpu` = NCHWc-friendly depthwise widths (graph_layout), row-strip tiling of
+large EP modules (graph_tiling), then the SELU rewrite below.
 
 onnxruntime's Selu kernel is scalar code: profiled at 384x1280 it took about half of DepthNet
 Nano's run time. :func:`rewrite_selu` replaces it, exactly, by four vectorized primitives and
@@ -194,11 +194,13 @@ def optimize_for_cpu(model_bytes: bytes) -> bytes:
     """The onnxruntime-CPU variant of an exported model (numerically equivalent)."""
     import onnx
 
+    from depthnet_nano_ros.inference.graph_layout import pad_depthwise_channels
     from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
 
     model = onnx.load_from_string(model_bytes)
     if not any(n.op_type == "Selu" for n in model.graph.node):
         return model_bytes
+    pad_depthwise_channels(model)
     tile_ep_chains(model)
     rewrite_selu(model)
     return model.SerializeToString()

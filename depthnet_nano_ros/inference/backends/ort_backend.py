@@ -18,6 +18,7 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3  # errors surface as exceptions; library code prints nothing
     env = os.environ.get("DEPTHNET_NANO_THREADS", "")
     so.intra_op_num_threads = threads or (int(env) if env.isdigit() else physical_cores())
     so.inter_op_num_threads = 1
@@ -41,6 +42,16 @@ def _cpu_variant(model_bytes: bytes, source: str | Path) -> bytes:
                              "it with `depthnet_nano export --format onnx`") from exc
 
 
+def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, str]:
+    """onnxruntime's NCHWc model minus reorder round trips; the plain graph if that fails."""
+    from depthnet_nano_ros.inference.graph_layout import ort_optimized_without_reorders
+
+    try:
+        return ort_optimized_without_reorders(model_bytes, session_options(threads)), "applied"
+    except Exception as exc:  # an optional speed-up: onnxruntime still optimizes the graph
+        return model_bytes, f"skipped ({type(exc).__name__}: {exc})"
+
+
 class OrtBackend:
     """An InferenceSession over a serialized ONNX model with a static 1x3xHxW input."""
 
@@ -52,8 +63,10 @@ class OrtBackend:
         import onnxruntime as ort
 
         use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
+        self.layout_pass = "off"
         if cpu_rewrites and not use_cuda:
             model_bytes = _cpu_variant(model_bytes, source)
+            model_bytes, self.layout_pass = _without_reorders(model_bytes, threads)
         providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(
