@@ -26,7 +26,7 @@ from depthnet_nano_ros.inference.graph_tiling import _is_1x1, _is_dw3x3
 
 NCHWC = "com.microsoft.nchwc"
 #: Elementwise ops that may run on a blocked tensor (all other inputs are scalar constants).
-LAYOUT_FREE = {"Min", "Max", "Exp", "Add", "Sub", "Mul", "Relu"}
+LAYOUT_FREE = {"Min", "Max", "Clip", "Exp", "Add", "Sub", "Mul", "Relu"}
 
 
 def pad_depthwise_channels(model: ModelProto, block: int = 16) -> int:
@@ -99,7 +99,7 @@ def remove_nchwc_reorders(model: ModelProto) -> int:
         while frontier:  # elementwise ops fed only by this tensor and constants
             for c in consumers[frontier.pop()]:
                 if (c.domain == "" and c.op_type in LAYOUT_FREE and c not in dag
-                        and all(i in tensors or i in inits for i in c.input)):
+                        and all(i in tensors or i in inits or not i for i in c.input)):
                     dag.append(c)
                     tensors.add(c.output[0])
                     frontier.append(c.output[0])
@@ -107,7 +107,8 @@ def remove_nchwc_reorders(model: ModelProto) -> int:
         if (not dag or tensors & outputs
                 or not all(c.domain == NCHWC and c.op_type == "ReorderInput"
                            and not _channels_last(c) for c in ends) or not ends
-                or not all(all(i in tensors or i in inits for i in d.input) for d in dag)):
+                or not all(all(i in tensors or i in inits or not i for i in d.input)
+                           for d in dag)):
             continue
         for d in dag:
             d.input[:] = [ro.input[0] if i == ro.output[0] else i for i in d.input]

@@ -97,8 +97,9 @@ class _Rewriter:
             x = shifted
         hi, lo, ex = (self._name(f"{y}_{s}") for s in ("max", "min", "exp"))
         self.coded.add(y)
-        return nodes + [helper.make_node("Max", [x, "selu_ln_alpha"], [hi]),
-                        helper.make_node("Min", [x, "selu_ln_alpha"], [lo]),
+        # Clip with one bound is max/min by a scalar, but a faster kernel than Max/Min.
+        return nodes + [helper.make_node("Clip", [x, "selu_ln_alpha"], [hi]),
+                        helper.make_node("Clip", [x, "", "selu_ln_alpha"], [lo]),
                         helper.make_node("Exp", [lo], [ex]),
                         helper.make_node("Add", [hi, ex], [y])]
 
