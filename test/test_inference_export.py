@@ -65,12 +65,16 @@ def test_cpu_rewrite_removes_selu_and_keeps_the_function():
 
 
 def test_cpu_session_layout_passes_keep_the_function():
-    """Padded depthwise widths + onnxruntime's NCHWc model without reorder round trips."""
+    """Padded depthwise widths, split head, NCHWc model without reorder round trips."""
     from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
-    from depthnet_nano_ros.inference.graph_layout import pad_depthwise_channels
+    from depthnet_nano_ros.inference.graph_layout import (
+        pad_depthwise_channels,
+        split_single_output_conv,
+    )
 
     data = exported_onnx().read_bytes()
     assert pad_depthwise_channels(onnx.load_from_string(data)) >= 4  # decoder EP widths
+    assert split_single_output_conv(onnx.load_from_string(data)) == 1  # the depth head
     fast = OrtBackend(data, SMALL, source="test", use_cuda=False)
     plain = OrtBackend(data, SMALL, source="test", use_cuda=False, cpu_rewrites=False)
     assert fast.layout_pass == "applied" and plain.layout_pass == "off"

@@ -76,6 +76,65 @@ def pad_depthwise_channels(model: ModelProto, block: int = 16) -> int:
     return count
 
 
+def split_single_output_conv(model: ModelProto) -> int:
+    """Rewrite k x k convs with one output channel as a 1x1 conv to k*k taps + shifted sum.
+
+    NCHWc pads a 1-channel output to a whole block (16x the work, and the final resize then
+    runs on 16 channels). Instead: taps T = conv1x1(x, W reshaped to (k*k, C)), zero-pad T,
+    and add the k*k shifted single-channel slices (plus the bias) -- the same sum, reordered.
+    """
+    from onnx import helper, shape_inference
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in shape_inference.infer_shapes(model).graph.value_info}
+    count = 0
+    new: list[NodeProto] = []
+    for node in g.node:
+        w_init = inits.get(node.input[1]) if node.op_type == "Conv" else None
+        out_shape = shapes.get(node.output[0]) if w_init is not None else None
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (w_init is None or not out_shape or len(out_shape) != 4 or w_init.dims[0] != 1
+                or attrs.get("group", 1) != 1 or set(attrs.get("strides", [1])) != {1}
+                or set(attrs.get("dilations", [1])) != {1}
+                or attrs.get("auto_pad", b"NOTSET") != b"NOTSET"
+                or w_init.dims[2] != w_init.dims[3] or w_init.dims[2] % 2 == 0
+                or list(attrs.get("pads", [0] * 4)) != [w_init.dims[2] // 2] * 4
+                or w_init.dims[2] == 1):
+            new.append(node)
+            continue
+        k, (h, w) = w_init.dims[2], out_shape[2:]
+        weights = numpy_helper.to_array(w_init).astype(np.float32)[0]  # C x k x k
+        p = f"{node.output[0]}__taps"
+        taps = weights.reshape(weights.shape[0], k * k).T[:, :, None, None]
+        g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(taps), p + "_W"))
+        r = k // 2
+        g.initializer.append(numpy_helper.from_array(
+            np.array([0, 0, r, r, 0, 0, r, r], np.int64), p + "_pads"))
+        g.initializer.append(numpy_helper.from_array(np.array([1, 2, 3], np.int64), p + "_axes"))
+        new += [helper.make_node("Conv", [node.input[0], p + "_W"], [p], kernel_shape=[1, 1]),
+                helper.make_node("Pad", [p, p + "_pads"], [p + "_padded"])]
+        terms = []
+        for t in range(k * k):
+            dy, dx = divmod(t, k)
+            g.initializer.extend([
+                numpy_helper.from_array(np.array([t, dy, dx], np.int64), f"{p}_s{t}"),
+                numpy_helper.from_array(np.array([t + 1, dy + h, dx + w], np.int64), f"{p}_e{t}")])
+            new.append(helper.make_node("Slice", [p + "_padded", f"{p}_s{t}", f"{p}_e{t}",
+                                                  p + "_axes"], [f"{p}_{t}"]))
+            terms.append(f"{p}_{t}")
+        if len(node.input) > 2 and node.input[2]:
+            bias = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32)
+            g.initializer.append(numpy_helper.from_array(bias.reshape(1, 1, 1, 1), p + "_B"))
+            terms.append(p + "_B")
+        new.append(helper.make_node("Sum", terms, [node.output[0]]))
+        count += 1
+    del g.node[:]
+    g.node.extend(new)
+    return count
+
+
 def _channels_last(node: NodeProto) -> bool:
     return any(a.name == "channels_last" and a.i for a in node.attribute)
 

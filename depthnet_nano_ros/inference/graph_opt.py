@@ -195,13 +195,17 @@ def optimize_for_cpu(model_bytes: bytes) -> bytes:
     """The onnxruntime-CPU variant of an exported model (numerically equivalent)."""
     import onnx
 
-    from depthnet_nano_ros.inference.graph_layout import pad_depthwise_channels
+    from depthnet_nano_ros.inference.graph_layout import (
+        pad_depthwise_channels,
+        split_single_output_conv,
+    )
     from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
 
     model = onnx.load_from_string(model_bytes)
     if not any(n.op_type == "Selu" for n in model.graph.node):
         return model_bytes
     pad_depthwise_channels(model)
+    split_single_output_conv(model)
     tile_ep_chains(model)
     rewrite_selu(model)
     return model.SerializeToString()
