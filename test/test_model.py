@@ -20,7 +20,11 @@ from depthnet_nano_ros.model import (
 from depthnet_nano_ros.model.blocks import PBEPModule
 from depthnet_nano_ros.model.transforms import prepare_input, resize_depth
 
-torch.set_grad_enabled(False)
+
+@pytest.fixture(autouse=True)
+def _no_grad():  # noqa: ANN202 - a generator fixture; no global state leaks to other modules
+    with torch.no_grad():
+        yield
 
 
 @pytest.fixture(scope="module")
