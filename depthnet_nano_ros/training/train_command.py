@@ -24,8 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", help="shortcut for out_dir=...")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     parser.add_argument("--publish", metavar="DEST",
-                        help="after training, write <out_dir>/best.pt (or last.pt without "
-                             "validation) to DEST as an fp16 release checkpoint")
+                        help="after training, write <out_dir>/best.pt (see --publish-from) "
+                             "to DEST as an fp16 release checkpoint")
+    parser.add_argument("--publish-from", choices=("best", "last"), default="best",
+                        help="checkpoint to publish: best by validation (default; last.pt "
+                             "when there is no validation) or the last one")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if trainer.dist.main:
         if args.publish:
             best = trainer.out_dir / "best.pt"
-            src = best if best.is_file() else trainer.out_dir / "last.pt"
+            use_best = args.publish_from == "best" and best.is_file()
+            src = best if use_best else trainer.out_dir / "last.pt"
             summary["published"] = str(publish(src, args.publish))
         print(json.dumps(summary, indent=2, default=str))
     return 0
