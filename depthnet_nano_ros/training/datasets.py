@@ -39,7 +39,7 @@ from depthnet_nano_ros.training.densify import cached_densify
 from depthnet_nano_ros.training.errors import TrainingError
 from depthnet_nano_ros.training.targets import resize_target
 
-__all__ = ["ArrayFrame", "DepthDataset", "FrameRef", "build_frames", "parse_split",
+__all__ = ["ArrayFrame", "DepthDataset", "FrameRef", "build_frames", "expand_frames", "parse_split",
            "to_sample"]
 
 TARGETS = ("lidar", "densified", "groundtruth", "exact")
@@ -109,7 +109,7 @@ def parse_split(path: str | Path) -> list[tuple[str, int, str]]:
     return out
 
 
-def _frame_list(spec: Any, on_disk: list[int]) -> list[int]:
+def expand_frames(spec: Any, on_disk: list[int]) -> list[int]:
     """`frames` entry -> indices: None = all on disk; [a, b, s] = range a..b step s."""
     if spec is None:
         return list(on_disk)
@@ -148,7 +148,7 @@ def build_frames(spec: dict[str, Any], base: Path | None = None,
         if target not in ("lidar", "densified"):
             raise TrainingError(f"kitti_object sources have only lidar depth, not {target!r}")
         ds = ObjectDataset(root)
-        for i in _frame_list(spec.get("frames"), ds.frames):
+        for i in expand_frames(spec.get("frames"), ds.frames):
             frames.append(FrameRef(ds, i, name=f"object/{i:06d}", **common))
     else:
         for drive, idx in _raw_entries(spec, root, base):
@@ -184,7 +184,7 @@ def _raw_entries(spec: dict[str, Any], root: Path,
     out = []
     for name in names:
         drive = drive_of(name, 2 if spec.get("side", "l") == "l" else 3)
-        out.append((drive, _frame_list(spec.get("frames"), drive.frames)))
+        out.append((drive, expand_frames(spec.get("frames"), drive.frames)))
     return out
 
 
