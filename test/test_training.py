@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthnet_nano_ros.kitti import RawDrive, frame_sparse_depth
+from depthnet_nano_ros.kitti import KittiError, RawDrive, frame_sparse_depth
 from depthnet_nano_ros.model.depth_param import depth_to_output
 from depthnet_nano_ros.model.transforms import normalize_rgb, resize_rgb
 from depthnet_nano_ros.training.augment import AugmentConfig, augment
@@ -162,3 +162,27 @@ def test_split_files_select_frames(kitti_date_dir, tmp_path):
         parse_split(split)
     with pytest.raises(TrainingError, match="target 'depth'"):
         build_frames({"kind": "kitti_raw", "root": str(tmp_path), "target": "depth"})
+
+
+def test_annotated_and_exact_targets_from_the_synthetic_drive(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    synth = tmp_path / "synth"
+    subprocess.run([sys.executable, "-m", "depthnet_nano_ros.cli", "synth-drive", str(synth),
+                    "--frames", "2", "--quiet"], check=True, timeout=120)
+    drive = "2011_09_26_drive_9000_sync"
+    exact = build_frames({"kind": "kitti_raw", "root": str(synth), "target": "exact"})
+    rgb, depth, dense = exact[1].load()
+    assert dense and depth.shape == rgb.shape[:2] and (depth > 0).mean() > 0.3
+    # The depth-benchmark layout: <gt_root>/<drive>/proj_depth/groundtruth/image_02/*.png.
+    gt_dir = tmp_path / "annotated" / drive / "proj_depth" / "groundtruth"
+    shutil.copytree(synth / "2011_09_26" / drive / "proj_depth" / "exact", gt_dir)
+    annotated = build_frames({"kind": "kitti_raw", "root": str(synth), "target": "groundtruth",
+                              "gt_root": str(tmp_path / "annotated")})
+    _, gt, gt_dense = annotated[1].load()
+    assert not gt_dense and np.array_equal(gt, depth)  # annotations are masked like lidar
+    shutil.rmtree(gt_dir)
+    with pytest.raises(KittiError, match="0000000000.png"):
+        annotated[0].load()

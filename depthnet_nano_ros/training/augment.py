@@ -41,16 +41,19 @@ def _jitter(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np
         x = x ** rng.uniform(1 - cfg.gamma, 1 + cfg.gamma)
     ops = []
     if cfg.brightness > 0:
-        f = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
-        ops.append(lambda v, f=f: v * f)
+        ops.append(("brightness", rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)))
     if cfg.contrast > 0:
-        f = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
-        ops.append(lambda v, f=f: (v - float((v @ _LUMA).mean())) * f + float((v @ _LUMA).mean()))
+        ops.append(("contrast", rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)))
     if cfg.saturation > 0:
-        f = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)
-        ops.append(lambda v, f=f: (v - (v @ _LUMA)[..., None]) * f + (v @ _LUMA)[..., None])
+        ops.append(("saturation", rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)))
     for i in rng.permutation(len(ops)):
-        x = ops[i](x)
+        kind, f = ops[i]
+        if kind == "brightness":
+            x = x * f
+        else:
+            grey = x @ _LUMA  # contrast blends with the mean grey level, saturation with grey
+            ref = float(grey.mean()) if kind == "contrast" else grey[..., None]
+            x = (x - ref) * f + ref
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
