@@ -7,6 +7,7 @@ and TensorBoard logs (``<out_dir>/tb``).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import subprocess
@@ -69,17 +70,14 @@ def make_trainable(model: torch.nn.Module) -> torch.nn.Module:
     stages = [m for m in model.modules() if isinstance(m, DenseStage)]
     if not stages:
         return model
-    probe = stages[0]
-    was_training = probe.training
-    probe.train()
-    x = torch.randn(2, probe.in_chs, 2, 2, requires_grad=True)
+    probe = copy.deepcopy(stages[0]).train()  # a copy: BatchNorm statistics stay untouched
+    device = next(probe.parameters()).device
+    x = torch.randn(2, probe.in_chs, 2, 2, device=device, requires_grad=True)
     try:
         probe(x).sum().backward()
         ok = True
     except RuntimeError:
         ok = False
-    probe.train(was_training)
-    probe.zero_grad(set_to_none=True)
     if not ok:
         for stage in stages:
             stage.forward = types.MethodType(_concat_forward, stage)
