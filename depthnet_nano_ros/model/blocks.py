@@ -61,8 +61,9 @@ class PBEPModule(nn.Module):
 class DenseStage(nn.Module):
     """Densely connected PBEP modules: module k sees the stage input and outputs 1..k-1.
 
-    Features are written into one preallocated buffer, so the growing concatenation is never
-    re-copied (each module reads a prefix slice of it).
+    At inference (no autograd) features are written into one preallocated buffer, so the growing
+    concatenation is never re-copied (each module reads a prefix slice of it); training uses
+    plain concatenation.
     """
 
     def __init__(self, in_chs: int, growth: tuple[int, ...], proj_chs: int, mid_chs: int) -> None:
@@ -79,7 +80,9 @@ class DenseStage(nn.Module):
         self.out_chs = chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        # The buffer is overwritten in place, which autograd cannot differentiate through, and
+        # tracing/ONNX want plain Concat: both take the (numerically identical) concat path.
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             feats = [x]
             for block in self.blocks:
                 feats.append(block(torch.cat(feats, 1)))

@@ -104,7 +104,15 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[DepthNetNano, Check
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} has an invalid model_config: {exc}") from exc
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches; keep the first one, torch lists them all
+        lines = [ln.strip() for ln in str(exc).splitlines() if "mismatch" in ln] or [str(exc)]
+        raise CheckpointError(
+            f"checkpoint {path}: its weights do not fit its model config ({lines[0]}; "
+            f"{len(lines)} tensors differ); it is corrupt or from an incompatible version: "
+            "re-train or re-export it"
+        ) from exc
     if missing or unexpected:
         raise CheckpointError(
             f"checkpoint {path} does not match its model config: missing {list(missing)[:5]}, "

@@ -7,12 +7,10 @@ and TensorBoard logs (``<out_dir>/tb``).
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import subprocess
 import time
-import types
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,7 +21,6 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from depthnet_nano_ros.model.blocks import DenseStage
 from depthnet_nano_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
@@ -34,7 +31,7 @@ from depthnet_nano_ros.training.errors import TrainingError
 from depthnet_nano_ros.training.losses import DepthLoss, LossWeights
 from depthnet_nano_ros.training.validation import HIGHER_IS_BETTER, validate
 
-__all__ = ["Trainer", "git_revision", "make_trainable", "publish"]
+__all__ = ["Trainer", "git_revision", "publish"]
 
 Frame = FrameRef | ArrayFrame
 
@@ -51,37 +48,6 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return rev.strip() + ("-dirty" if dirty else "")
-
-
-def _concat_forward(self: DenseStage, x: torch.Tensor) -> torch.Tensor:
-    """DenseStage forward by concatenation (autograd-safe; same result as the buffer path)."""
-    feats = [x]
-    for block in self.blocks:
-        feats.append(block(torch.cat(feats, 1)))
-    return torch.cat(feats, 1)
-
-
-def make_trainable(model: torch.nn.Module) -> torch.nn.Module:
-    """Make DenseStages backward-safe if their in-place buffer forward breaks autograd.
-
-    The inference forward writes module outputs into one preallocated buffer; autograd rejects
-    that (a saved input is overwritten). A tiny probe decides; the weights are untouched.
-    """
-    stages = [m for m in model.modules() if isinstance(m, DenseStage)]
-    if not stages:
-        return model
-    probe = copy.deepcopy(stages[0]).train()  # a copy: BatchNorm statistics stay untouched
-    device = next(probe.parameters()).device
-    x = torch.randn(2, probe.in_chs, 2, 2, device=device, requires_grad=True)
-    try:
-        probe(x).sum().backward()
-        ok = True
-    except RuntimeError:
-        ok = False
-    if not ok:
-        for stage in stages:
-            stage.forward = types.MethodType(_concat_forward, stage)
-    return model
 
 
 class _Dist:
@@ -128,7 +94,6 @@ class Trainer:
         self.model, resume_state = self._build_model()
         self.device = self.dist.device
         self.model.to(self.device)
-        make_trainable(self.model)
         self.net: torch.nn.Module = self.model
         if self.dist.world > 1:
             ids = [self.dist.local_rank] if self.dist.cuda else None
@@ -170,10 +135,6 @@ class Trainer:
             model, info = load_checkpoint(source)
         except CheckpointError as exc:
             raise TrainingError(f"cannot start from checkpoint: {exc}") from exc
-        except RuntimeError as exc:  # load_state_dict: tensor shapes differ from the config
-            raise TrainingError(f"cannot start from checkpoint {source}: its weights do not fit "
-                                f"its model config ({str(exc).splitlines()[0]}); it is corrupt "
-                                "or from an incompatible version") from exc
         if model.cfg != want:
             raise TrainingError(
                 f"checkpoint {source} holds a different model config than this training config "
