@@ -27,6 +27,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def parse_hw(text: str) -> tuple[int, int]:
+    """argparse type for a network input size written HxW (e.g. 384x1280)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 384x1280") from None
+    return h, w
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; subcommand parsers are filled lazily in :func:`main`."""
     parser = argparse.ArgumentParser(

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from depthnet_nano_ros.cli import parse_hw
 from depthnet_nano_ros.demo_steps import DeferredInterrupts, DemoError, StepRunner, StepTiming
 from depthnet_nano_ros.errors import DepthNetNanoError
 
@@ -32,14 +33,6 @@ MARKER = ".depthnet_demo"  #: marks an output folder the demo may clear on the n
 REPO = Path(__file__).resolve().parent.parent
 KITTI_SAMPLE = REPO.parent / "shared" / "data" / "kitti_sample" / "2011_09_26"
 HEADLINE = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1")
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 192x640") from None
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="synthetic drive seed (default 0)")
     p.add_argument("--checkpoint", type=Path,
                    help="checkpoint .pt for the node (default: the shipped reference one)")
-    p.add_argument("--input-size", type=_size, metavar="HxW",
+    p.add_argument("--input-size", type=parse_hw, metavar="HxW",
                    help="network input of the node (default: the checkpoint's)")
     p.add_argument("--rate", type=float, default=0.1,
                    help="bag playback rate (default 0.1: one frame a second, time for a CPU node)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depthnet_nano_ros.cli import parse_hw
 from depthnet_nano_ros.evaluation.annotated_gt import GT_KINDS, AnnotatedGroundTruth
 from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, Frame, Topics
 from depthnet_nano_ros.evaluation.errors import EvaluationError
@@ -31,14 +32,6 @@ from depthnet_nano_ros.evaluation.summary import (
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 384x1280") from None
-    return h, w
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the evaluate command."""
     d = Topics()
@@ -52,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--checkpoint", type=Path, help="checkpoint .pt (default: the shipped one)")
     m.add_argument("--engine", type=Path, help="exported engine (.onnx, .engine, .pth)")
     m.add_argument("--backend", default="auto", choices=BACKENDS)
-    m.add_argument("--input-size", type=_size, help="network input HxW (default: checkpoint's)")
+    m.add_argument("--input-size", type=parse_hw, help="network input HxW (default: checkpoint's)")
     s = parser.add_argument_group("scoring")
     s.add_argument("--crop", default="garg", choices=tuple(CROPS))
     s.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 1e-3)")
