@@ -50,3 +50,11 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array))
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as HxWx3 RGB uint8 (grey replicated); raises OSError if unreadable."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)

@@ -28,12 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8, with an InferenceError naming unreadable files."""
-    from PIL import Image, UnidentifiedImageError
+    from depthnet_nano_ros.fileio import read_rgb
 
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
+        return read_rgb(path)
+    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
         raise InferenceError(f"cannot read image {path}: {exc}") from exc
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from depthnet_nano_ros import fileio
 from depthnet_nano_ros.kitti.errors import KittiError
 
 _STAMP_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?$")
@@ -37,8 +38,7 @@ def read_rgb(path: Path) -> np.ndarray:
     """A PNG as an HxWx3 RGB uint8 array (grey images are replicated to 3 channels)."""
     require_file(path, "image")
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return fileio.read_rgb(path)
     except OSError as exc:
         raise KittiError(f"cannot decode image {path}: {exc} (re-extract the file)") from exc
 

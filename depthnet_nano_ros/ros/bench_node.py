@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from depthnet_nano_ros.errors import DepthNetNanoError
-from depthnet_nano_ros.fileio import atomic_write_bytes
+from depthnet_nano_ros.fileio import atomic_write_bytes, read_rgb
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.image_codec import array_to_image_fields
 from depthnet_nano_ros.ros.heap import keep_freed_memory
@@ -70,11 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_rgb(path: Path | None) -> np.ndarray:
     """The frame to publish: an image file, or a deterministic synthetic 1242x375 scene."""
     if path is not None:
-        from PIL import Image
-
         if not path.is_file():
             raise BenchNodeError(f"--image {path} does not exist; pass an RGB image file")
-        return np.asarray(Image.open(path).convert("RGB"))
+        try:
+            return read_rgb(path)
+        except OSError as exc:
+            raise BenchNodeError(f"--image {path} is not a readable image: {exc}") from exc
     h, w = KITTI_SIZE
     v, u = np.mgrid[0:h, 0:w].astype(np.float32)
     rgb = np.stack([u / w * 255, v / h * 255, 128 + 100 * np.sin(u / 25) * np.cos(v / 25)], 2)
