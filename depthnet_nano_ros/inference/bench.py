@@ -1,6 +1,7 @@
 """Latency benchmark of DepthEstimator backends, optionally against peer networks.
 
-Models are timed round-robin (one frame each, in turn) so that load from other processes on
+Each model runs alone for a block of consecutive frames (warm caches and thread pool, as with
+a camera stream), and the blocks rotate over a few rounds so that load from other processes on
 a shared machine hits every model alike; ratios from one run are therefore comparable.
 """
 
@@ -59,7 +60,10 @@ def machine_info() -> dict[str, Any]:
     try:
         import onnxruntime as ort
 
+        from depthnet_nano_ros.inference.backends.ort_backend import spin_wait
+
         info["onnxruntime"] = ort.__version__
+        info["onnxruntime_spin_wait"] = spin_wait()
     except ImportError:
         pass
     if cuda_available():
@@ -72,20 +76,29 @@ def _median_p90(values: list[float]) -> tuple[float, float]:
     return float(np.median(arr)), float(np.percentile(arr, 90))
 
 
-def time_round_robin(estimators: dict[str, DepthEstimator], image: np.ndarray, runs: int,
-                     warmup: int) -> dict[str, dict[str, list[float]]]:
-    """Per model, lists of stage timings (ms) over `runs` frames after `warmup` frames."""
+def time_in_blocks(estimators: dict[str, DepthEstimator], image: np.ndarray, runs: int,
+                   warmup: int, rounds: int = 3) -> dict[str, dict[str, list[float]]]:
+    """Per model, lists of stage timings (ms) over `runs` frames after `warmup` frames.
+
+    The timed frames come in `rounds` blocks per model, models taking turns block by block;
+    each block starts with one untimed frame. One frame per turn instead (round-robin) would
+    time every model with caches flushed and another session's workers still spinning: on
+    2 cores that cost DepthNet Nano 20-25 % and FastDepth 45 %, a state no camera stream sees.
+    """
     for est in estimators.values():
         for _ in range(warmup):
             est.estimate(image)
     stages = ("preprocess", "inference", "postprocess")
     out = {name: {s: [] for s in (*stages, "total")} for name in estimators}
-    for _ in range(runs):
+    rounds = max(1, min(rounds, runs))
+    for block in (runs // rounds + (i < runs % rounds) for i in range(rounds)):
         for name, est in estimators.items():
-            t = est.estimate(image).timings_ms
-            for s in stages:
-                out[name][s].append(t[s])
-            out[name]["total"].append(sum(t[s] for s in stages))
+            est.estimate(image)
+            for _ in range(block):
+                t = est.estimate(image).timings_ms
+                for s in stages:
+                    out[name][s].append(t[s])
+                out[name]["total"].append(sum(t[s] for s in stages))
     return out
 
 
@@ -147,7 +160,7 @@ def run_bench(backends: list[str], input_size: tuple[int, int], *, runs: int = 1
                 ests[name] = DepthEstimator.from_model(model, input_size, backend,
                                                        "fp32" if name != "depthnet_nano"
                                                        else precision, source=name)
-        timings = time_round_robin(ests, image, runs, warmup)
+        timings = time_in_blocks(ests, image, runs, warmup)
         for name, est in ests.items():
             prec = precision if name == "depthnet_nano" else "fp32"
             results.append(summarize(name, est, timings[name], complexity[name], prec,

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
     parser.add_argument("--threads", type=int,
                         help="CPU threads for onnxruntime/torch (default: physical cores)")
+    parser.add_argument("--no-spin", dest="spin", action="store_false",
+                        help="onnxruntime workers sleep between ops instead of spinning "
+                        "(as with DEPTHNET_NANO_SPIN=0; slower, kinder to a busy CPU)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", help="also write the JSON document to this file")
 
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         os.environ["DEPTHNET_NANO_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)
+    if not args.spin:
+        os.environ["DEPTHNET_NANO_SPIN"] = "0"
     backends = [auto_backend() if b == "auto" else b for b in (args.backends or ["auto"])]
     results = run_bench(list(dict.fromkeys(backends)), (args.height, args.width),
                         runs=args.runs, warmup=args.warmup, peers=args.peers,
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
               f"{r.fps:>8.2f}{r.preprocess_ms:>8.1f}{r.postprocess_ms:>9.1f}")
     for backend, peers in speed_ratios(results).items():
         for peer, ratio in peers.items():
-            print(f"[{backend}] depthnet_nano is {ratio:.2f}x faster than {peer} "
-                  "(median inference latency)")
+            relation = (f"{ratio:.2f}x faster than" if ratio >= 1
+                        else f"{1 / ratio:.2f}x slower than")
+            print(f"[{backend}] depthnet_nano is {relation} {peer} (median inference latency)")
     return 0

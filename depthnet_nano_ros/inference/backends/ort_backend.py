@@ -11,7 +11,22 @@ from depthnet_nano_ros.inference.availability import ort_cuda_available, physica
 from depthnet_nano_ros.inference.errors import InferenceError
 
 
-def session_options(threads: int | None = None, profile_prefix: str | None = None):
+def spin_wait(spin: bool | None = None) -> bool:
+    """Whether idle intra-op workers spin: `spin`, else $DEPTHNET_NANO_SPIN (0/1), else yes."""
+    if spin is not None:
+        return spin
+    env = os.environ.get("DEPTHNET_NANO_SPIN", "").strip().lower()
+    if env in ("", "1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    raise InferenceError(f"DEPTHNET_NANO_SPIN={env!r} is not a boolean; set it to 1 (workers "
+                         "spin between ops: lowest latency) or 0 (they sleep: kinder to a "
+                         "busy CPU)")
+
+
+def session_options(threads: int | None = None, profile_prefix: str | None = None,
+                    spin: bool | None = None):
     """CPU session: all fusions incl. NCHWc layout, one intra-op thread per physical core."""
     import onnxruntime as ort
 
@@ -22,9 +37,12 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
     env = os.environ.get("DEPTHNET_NANO_THREADS", "")
     so.intra_op_num_threads = threads or (int(env) if env.isdigit() else physical_cores())
     so.inter_op_num_threads = 1
-    # Worker threads sleep instead of spinning between ops: the node shares the CPU with other
-    # ROS processes, and on a busy machine spinning threads measured ~1.7x slower (median).
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning workers (onnxruntime's default) pick up each of the ~2000 small ops at once;
+    # sleeping ones must be woken per op. Idle 2-core machine, 384x1280, 2 threads: 85-89 ms
+    # spinning vs 114-172 ms sleeping; the node too (8.9 vs 7.8 fps). Sleeping only pays when
+    # other processes need the cores (DEPTHNET_NANO_SPIN=0).
+    so.add_session_config_entry("session.intra_op.allow_spinning",
+                                "1" if spin_wait(spin) else "0")
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
@@ -59,7 +77,8 @@ class OrtBackend:
 
     def __init__(self, model_bytes: bytes, input_size: tuple[int, int], *, source: str | Path,
                  threads: int | None = None, use_cuda: bool | None = None,
-                 profile_prefix: str | None = None, cpu_rewrites: bool = True) -> None:
+                 profile_prefix: str | None = None, cpu_rewrites: bool = True,
+                 spin: bool | None = None) -> None:
         import onnxruntime as ort
 
         use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
@@ -70,7 +89,7 @@ class OrtBackend:
         providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(
-                model_bytes, sess_options=session_options(threads, profile_prefix),
+                model_bytes, sess_options=session_options(threads, profile_prefix, spin),
                 providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise InferenceError(
