@@ -18,7 +18,7 @@ from depthnet_nano_ros.model import (
     output_to_depth,
 )
 from depthnet_nano_ros.model.blocks import PBEPModule
-from depthnet_nano_ros.model.transforms import prepare_input, resize_depth
+from depthnet_nano_ros.model.transforms import normalize_rgb, prepare_input, resize_depth
 
 
 @pytest.fixture(autouse=True)
@@ -132,6 +132,16 @@ def test_depth_parameterization_round_trip() -> None:
     back = output_to_depth(depth_to_output(d))
     torch.testing.assert_close(back, d.clamp(1.0, 80.0))
     assert depth_to_output(torch.tensor(80.0)).item() == pytest.approx(1.0)
+
+
+def test_normalization_is_imagenet_mean_std_per_channel() -> None:
+    rgb = np.random.default_rng(1).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    x = normalize_rgb(rgb)
+    assert x.shape == (1, 3, 7, 9) and x.dtype == np.float32 and x.flags.c_contiguous
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    expected = ((rgb / 255.0 - mean) / std).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(x, expected, atol=2e-6)
+    np.testing.assert_array_equal(normalize_rgb(rgb[:, ::-1])[..., ::-1], x)  # any strides
 
 
 def test_transforms_resize_and_restore() -> None:
