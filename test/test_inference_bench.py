@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from inference_helpers import SMALL, exported_onnx, random_checkpoint
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.inference import DepthEstimator, InferenceError
 from depthnet_nano_ros.inference.backends.ort_backend import spin_wait
-from depthnet_nano_ros.inference.bench import time_in_blocks
+from depthnet_nano_ros.inference.bench import nano_onnx_bytes, time_in_blocks
 
 SPIN_KEY = "session.intra_op.allow_spinning"
 
@@ -75,3 +76,27 @@ def test_bench_no_spin_on_onnxruntime_reports_it(capsys, monkeypatch):
     assert doc["machine"]["onnxruntime_spin_wait"] is False
     (nano,) = doc["results"]
     assert nano["backend"] == "onnxruntime" and nano["median_ms"] > 0
+
+
+def test_profile_accounts_for_the_run_by_operator_and_width(tmp_path, capsys):
+    rc = cli.main(["bench", "--backend", "onnxruntime", "--height", str(SMALL[0]), "--width",
+                   str(SMALL[1]), "--runs", "2", "--warmup", "0", "--json", "--profile",
+                   str(tmp_path / "prof"), "--checkpoint", str(random_checkpoint())])
+    assert rc == 0
+    prof = json.loads(capsys.readouterr().out)["profile"]
+    assert Path(prof["trace"]).parent == tmp_path / "prof" and Path(prof["trace"]).is_file()
+    total = prof["kernel_ms_per_frame"]
+    assert 0 < total <= prof["wall_ms_per_frame_profiled"] * 1.05
+    assert sum(prof["by_op"].values()) == pytest.approx(total, rel=1e-3)
+    assert sum(prof["by_size"].values()) == pytest.approx(total, rel=1e-3)
+    # the tuned CPU graph: convolutions and the SELU primitives, no Selu kernel left
+    assert "Selu" not in prof["by_op"] and {"Exp", "Clip"} <= set(prof["by_op"])
+    assert any(k.startswith("Conv") for k in prof["by_op"])
+    assert f"width {SMALL[1] // 2}" in prof["by_size"]  # the decoder's last, half-size maps
+
+
+def test_profile_needs_an_onnx_graph(tmp_path):
+    bad = tmp_path / "nano.engine"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(InferenceError, match="--profile reads an .onnx graph"):
+        nano_onnx_bytes(None, bad, SMALL)

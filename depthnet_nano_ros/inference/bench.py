@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from depthnet_nano_ros.inference.availability import cuda_available, physical_cores
+from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.inference.estimator import DepthEstimator
 from depthnet_nano_ros.model.complexity import count_complexity
 
@@ -166,6 +167,21 @@ def run_bench(backends: list[str], input_size: tuple[int, int], *, runs: int = 1
             results.append(summarize(name, est, timings[name], complexity[name], prec,
                                      models[name][1]))
     return results
+
+
+def nano_onnx_bytes(checkpoint: str | Path | None, engine: str | Path | None,
+                    input_size: tuple[int, int]) -> bytes:
+    """DepthNet Nano's fp32 ONNX graph as benchmarked: the `.onnx` engine, else the export."""
+    from depthnet_nano_ros.inference.engine_cache import model_hash
+    from depthnet_nano_ros.inference.export import cached_onnx_bytes
+
+    if engine is not None:
+        if Path(engine).suffix != ".onnx":
+            raise InferenceError(f"--profile reads an .onnx graph, not {engine}; drop --engine "
+                                 "(the checkpoint is exported) or pass the exported .onnx")
+        return Path(engine).read_bytes()
+    model, _ = load_nano(checkpoint)
+    return cached_onnx_bytes(model, input_size, model_hash(model))
 
 
 def speed_ratios(results: list[BenchResult]) -> dict[str, dict[str, float]]:

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-spin", dest="spin", action="store_false",
                         help="onnxruntime workers sleep between ops instead of spinning "
                         "(as with DEPTHNET_NANO_SPIN=0; slower, kinder to a busy CPU)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="also profile DepthNet Nano's onnxruntime CPU session per operator "
+                        "(trace JSON kept in DIR; summary printed and added to --json)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", help="also write the JSON document to this file")
 
@@ -54,6 +57,14 @@ def run(args: argparse.Namespace) -> int:
                         checkpoint=args.checkpoint, engine=args.engine,
                         precision=args.precision)
     doc = to_json(results)
+    if args.profile:
+        from depthnet_nano_ros.inference.bench import nano_onnx_bytes
+        from depthnet_nano_ros.inference.ort_profile import profile_onnx
+
+        size = next(((r.height, r.width) for r in results if r.model == "depthnet_nano"),
+                    (args.height, args.width))
+        doc["profile"] = profile_onnx(nano_onnx_bytes(args.checkpoint, args.engine, size),
+                                      size, args.profile)
     if args.output:
         from pathlib import Path
 
@@ -67,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.model:<15}{r.backend:<13}{f'{r.height}x{r.width}':>10}"
               f"{r.params / 1e6:>10.2f}{r.macs / 1e9:>9.2f}{r.median_ms:>11.1f}{r.p90_ms:>9.1f}"
               f"{r.fps:>8.2f}{r.preprocess_ms:>8.1f}{r.postprocess_ms:>9.1f}")
+    if args.profile:
+        from depthnet_nano_ros.inference.ort_profile import format_summary
+
+        print(format_summary(doc["profile"]))
     for backend, peers in speed_ratios(results).items():
         for peer, ratio in peers.items():
             relation = (f"{ratio:.2f}x faster than" if ratio >= 1
