@@ -384,8 +384,9 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
     shipped = (Path(os.environ["AMENT_PREFIX_PATH"].split(":")[0])
                / "share/depthnet_nano_ros/config/depthnet_nano.yaml")
     node = NodeProcess(tmp_path / "node_b.log", params_file=shipped, params={
-        "model.checkpoint": checkpoint, "model.backend": "torch", "input.compressed": True,
-        "model.input_height": INPUT_SIZE[0], "model.input_width": INPUT_SIZE[1]},
+        "model.checkpoint": checkpoint, "model.backend": "onnxruntime", "input.compressed": True,
+        "model.input_height": INPUT_SIZE[0], "model.input_width": INPUT_SIZE[1],
+        "model.cpu_threads": 2, "model.cpu_spin": False},  # over DEPTHNET_NANO_THREADS=1
         remaps={"__node": "depth_node_b", "image/compressed": "/cam/image_raw/compressed",
                 "depth": "/cam/depth"})
     with node:
@@ -425,6 +426,8 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
             last = fresh_b()[-1]
             # Nobody subscribes depth/colored or points here: the node computes neither.
             assert int(last["processed"]) >= 2 and last["colored"] == last["points"] == "0"
+            assert (last["backend"], last["cpu_threads"], last["cpu_spin"]) == (
+                "onnxruntime", "2", "false")
         finally:
             harness.node.destroy_publisher(pub)
             harness.node.destroy_subscription(depth.sub)
@@ -432,6 +435,7 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
         assert node.stop() == 0, node.log()[-3000:]
     log = node.log()
     assert "Traceback" not in log and "could not be decoded" in log, log[-3000:]
+    assert "onnxruntime backend on 2 CPU threads (sleeping workers)" in log, log[-3000:]
 
 
 def test_missing_checkpoint_exits_2_with_the_reason(tmp_path):

@@ -100,3 +100,15 @@ def test_profile_needs_an_onnx_graph(tmp_path):
     bad.write_bytes(b"not onnx")
     with pytest.raises(InferenceError, match="--profile reads an .onnx graph"):
         nano_onnx_bytes(None, bad, SMALL)
+
+
+def test_cpu_threads_and_spin_are_explicit_estimator_options(monkeypatch):
+    monkeypatch.setenv("DEPTHNET_NANO_THREADS", "2")
+    est = DepthEstimator.create(engine=exported_onnx(), backend="onnxruntime", cpu_threads=1,
+                                cpu_spin=False)
+    assert est.cpu_settings == {"threads": 1, "spin": False}  # arguments beat the environment
+    assert DepthEstimator.create(engine=exported_onnx(),
+                                 backend="onnxruntime").cpu_settings["threads"] == 2
+    assert DepthEstimator.create(checkpoint=random_checkpoint(), backend="torch").cpu_settings == {}
+    with pytest.raises(InferenceError, match="cpu threads=0 must be a whole number >= 1"):
+        DepthEstimator.create(engine=exported_onnx(), backend="onnxruntime", cpu_threads=0)

@@ -22,6 +22,7 @@ from depthnet_nano_ros.inference.availability import (
     missing_requirements,
 )
 from depthnet_nano_ros.inference.backends.base import Backend
+from depthnet_nano_ros.inference.backends.ort_backend import CpuOptions
 from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.model.depth_param import output_to_depth_np
 from depthnet_nano_ros.model.transforms import check_input_size, prepare_input, resize_depth
@@ -83,6 +84,12 @@ class DepthEstimator:
         return self._engine.input_size
 
     @property
+    def cpu_settings(self) -> dict[str, int | bool]:
+        """onnxruntime CPU threads and spinning in effect ({} for other backends / on CUDA)."""
+        on_cpu = getattr(self._engine, "providers", [None])[0] == "CPUExecutionProvider"
+        return dict(getattr(self._engine, "cpu_settings", {})) if on_cpu else {}
+
+    @property
     def engine(self) -> Backend:
         """The backend object (for benchmarks and profiling)."""
         return self._engine
@@ -90,8 +97,13 @@ class DepthEstimator:
     @classmethod
     def create(cls, checkpoint: str | Path | None = None, engine: str | Path | None = None,
                backend: str = "auto", precision: str = "fp32",
-               input_size: tuple[int, int] | None = None) -> DepthEstimator:
-        """Load from a checkpoint (default: the reference one) or an exported engine."""
+               input_size: tuple[int, int] | None = None, *, cpu_threads: int | None = None,
+               cpu_spin: bool | None = None) -> DepthEstimator:
+        """Load from a checkpoint (default: the reference one) or an exported engine.
+
+        `cpu_threads`/`cpu_spin` set onnxruntime's CPU threading (None: one thread per
+        physical core, spinning workers; or $DEPTHNET_NANO_THREADS / $DEPTHNET_NANO_SPIN).
+        """
         if backend not in BACKEND_NAMES:
             raise InferenceError(f"unknown backend {backend!r}; choose one of {BACKEND_NAMES}")
         if precision not in PRECISIONS:
@@ -99,18 +111,20 @@ class DepthEstimator:
         if backend != "auto":
             _require_backend(backend)
         size = _check_size(input_size)
+        cpu = CpuOptions(cpu_threads, cpu_spin)
         if engine is not None:
             from depthnet_nano_ros.inference.loaders import from_engine
 
-            return from_engine(cls, Path(engine), checkpoint, backend, precision, size)
+            return from_engine(cls, Path(engine), checkpoint, backend, precision, size, cpu)
         from depthnet_nano_ros.inference.loaders import from_checkpoint
 
-        return from_checkpoint(cls, checkpoint, backend, precision, size)
+        return from_checkpoint(cls, checkpoint, backend, precision, size, cpu)
 
     @classmethod
     def from_model(cls, model: nn.Module, input_size: tuple[int, int], backend: str = "auto",
                    precision: str = "fp32", *, min_depth: float = 1.0, max_depth: float = 80.0,
-                   source: str = "in-memory model") -> DepthEstimator:
+                   source: str = "in-memory model", cpu_threads: int | None = None,
+                   cpu_spin: bool | None = None) -> DepthEstimator:
         """Put an in-memory network (e.g. during training, or a peer) on `backend`."""
         from depthnet_nano_ros.inference.loaders import from_model
 
@@ -122,7 +136,8 @@ class DepthEstimator:
         size = _check_size(input_size)
         assert size is not None
         return from_model(cls, model, size, backend, precision, min_depth=min_depth,
-                          max_depth=max_depth, source=source)
+                          max_depth=max_depth, source=source,
+                          cpu=CpuOptions(cpu_threads, cpu_spin))
 
     def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> DepthPrediction:
         """HxWx3 uint8 image (rgb8 or bgr8) -> HxW float32 depth in metres + timings."""

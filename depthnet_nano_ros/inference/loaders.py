@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
+from depthnet_nano_ros.inference.backends.ort_backend import CpuOptions
 from depthnet_nano_ros.inference.engine_cache import model_hash
 from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.model.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     from depthnet_nano_ros.inference.estimator import DepthEstimator
+
+DEFAULT_CPU = CpuOptions()
 
 
 def _resolve(backend: str, engine_kind: str | None = None) -> str:
@@ -40,17 +43,19 @@ def _check_requested_size(path: Path, have: tuple[int, int],
 
 
 def from_checkpoint(cls: type[DepthEstimator], checkpoint: str | Path | None, backend: str,
-                    precision: str, size: tuple[int, int] | None) -> DepthEstimator:
+                    precision: str, size: tuple[int, int] | None,
+                    cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
     """Load weights (None = the reference checkpoint) and put them on `backend`."""
     model, info = load_checkpoint(checkpoint)
     cfg = info.model_config
     return from_model(cls, model, size or tuple(info.input_size), backend, precision,
-                      min_depth=cfg.min_depth, max_depth=cfg.max_depth, source=str(info.path))
+                      min_depth=cfg.min_depth, max_depth=cfg.max_depth, source=str(info.path),
+                      cpu=cpu)
 
 
 def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int], backend: str,
                precision: str, *, min_depth: float, max_depth: float,
-               source: str) -> DepthEstimator:
+               source: str, cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
     """Put an in-memory network on `backend` (ONNX export / engine build cached by hash)."""
     from depthnet_nano_ros.inference.estimator import default_device
 
@@ -76,7 +81,8 @@ def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int
         _check_ort_precision(precision, source)
         from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
 
-        return cls(OrtBackend(data, size, source=source), **common)
+        return cls(OrtBackend(data, size, source=source, threads=cpu.threads, spin=cpu.spin),
+                   **common)
     from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
     from depthnet_nano_ros.inference.tensorrt_build import cached_engine
 
@@ -97,7 +103,8 @@ def _check_ort_precision(precision: str, source: Path | str) -> None:
 
 
 def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | None,
-                backend: str, precision: str, size: tuple[int, int] | None) -> DepthEstimator:
+                backend: str, precision: str, size: tuple[int, int] | None,
+                cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
     """Load an exported artifact: .onnx, a TensorRT engine or a torch2trt state file."""
     from depthnet_nano_ros.inference.estimator import ENGINE_SUFFIXES
 
@@ -121,7 +128,7 @@ def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | 
                              f"{', '.join(missing)}; backend 'auto' would use {auto_backend()!r}")
     expected_hash = model_hash(load_checkpoint(checkpoint)[0]) if checkpoint is not None else None
     if kind == "onnx":
-        return _from_onnx(cls, path, resolved, precision, size, expected_hash)
+        return _from_onnx(cls, path, resolved, precision, size, expected_hash, cpu)
     if kind == "tensorrt":
         from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
 
@@ -138,7 +145,8 @@ def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | 
 
 
 def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: str,
-               size: tuple[int, int] | None, expected_hash: str | None) -> DepthEstimator:
+               size: tuple[int, int] | None, expected_hash: str | None,
+               cpu: CpuOptions) -> DepthEstimator:
     """An exported ONNX file on onnxruntime, or built into a TensorRT engine."""
     from depthnet_nano_ros.inference.export import load_onnx, onnx_input_size, onnx_metadata
 
@@ -160,7 +168,8 @@ def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: 
             _check_ort_precision(precision, path)
         from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
 
-        return cls(OrtBackend(data, have, source=path), **common)
+        return cls(OrtBackend(data, have, source=path, threads=cpu.threads, spin=cpu.spin),
+                   **common)
     from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
     from depthnet_nano_ros.inference.tensorrt_build import cached_engine
 

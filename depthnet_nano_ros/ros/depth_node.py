@@ -91,7 +91,8 @@ class DepthNode(Node):
         cfg = self._cfg
         self._estimator = DepthEstimator.create(
             checkpoint=cfg.checkpoint or None, engine=cfg.engine or None, backend=cfg.backend,
-            precision=cfg.precision, input_size=cfg.input_size)
+            precision=cfg.precision, input_size=cfg.input_size, cpu_threads=cfg.cpu_threads,
+            cpu_spin=cfg.cpu_spin)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
         self._stats = NodeStats()
@@ -120,8 +121,11 @@ class DepthNode(Node):
         for worker in self._workers:
             worker.start()
         h, w = self._estimator.input_size
+        cpu = self._estimator.cpu_settings
+        on_cpu = (f" on {cpu['threads']} CPU threads ({'spinning' if cpu['spin'] else 'sleeping'}"
+                  " workers)" if cpu else "")
         self.get_logger().info(
-            f"ready: {self._estimator.backend} backend, network input {h}x{w}, "
+            f"ready: {self._estimator.backend} backend{on_cpu}, network input {h}x{w}, "
             f"subscribed to {self.resolve_topic_name(self._image_topic)}")
 
     # -- callbacks (executor thread) ------------------------------------------------------
@@ -147,6 +151,8 @@ class DepthNode(Node):
         info = {"backend": self._estimator.backend, "input_size": f"{h}x{w}",
                 "model": self._estimator.source, "image_topic":
                 self.resolve_topic_name(self._image_topic)}
+        info.update({f"cpu_{k}": str(v).lower() for k, v in
+                     self._estimator.cpu_settings.items()})
         status = self._stats.status(
             f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
             self._slot.received, self._slot.dropped + self._results.dropped, info,

@@ -41,6 +41,10 @@ PARAMETERS: tuple[Param, ...] = (
           read_only=True),
     Param("model.input_width", 0, "network input width (multiple of 32); 0 = the checkpoint's",
           read_only=True),
+    Param("model.cpu_threads", 0, "onnxruntime CPU threads; 0 = one per physical core",
+          read_only=True),
+    Param("model.cpu_spin", True, "onnxruntime CPU workers spin between ops (lowest latency); "
+          "false = they sleep (kinder to other processes on a busy CPU)", read_only=True),
     Param("input.compressed", False, "subscribe image/compressed (jpeg/png) instead of image",
           read_only=True),
     Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
@@ -72,6 +76,8 @@ class NodeConfig:
     backend: str
     precision: str
     input_size: tuple[int, int] | None
+    cpu_threads: int | None
+    cpu_spin: bool
     compressed: bool
     min_depth: float
     max_depth: float
@@ -114,6 +120,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     """Parameter name -> value dict -> NodeConfig (raises NodeConfigError)."""
     check_dynamic(values)
     h, w = values["model.input_height"], values["model.input_width"]
+    if values["model.cpu_threads"] < 0:
+        raise NodeConfigError(f"model.cpu_threads={values['model.cpu_threads']}: use a number "
+                              "of threads >= 1, or 0 for one per physical core")
     if (h == 0) != (w == 0):
         raise NodeConfigError(
             f"model.input_height={h} and model.input_width={w}: set both (multiples of 32) or "
@@ -122,7 +131,8 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     return NodeConfig(
         checkpoint=values["model.checkpoint"], engine=values["model.engine"],
         backend=values["model.backend"], precision=values["model.precision"],
-        input_size=(h, w) if h else None, compressed=values["input.compressed"],
+        input_size=(h, w) if h else None, cpu_threads=values["model.cpu_threads"] or None,
+        cpu_spin=values["model.cpu_spin"], compressed=values["input.compressed"],
         min_depth=values["depth.min"], max_depth=values["depth.max"],
         decimation=values["cloud.decimation"], color=values["cloud.color"],
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],

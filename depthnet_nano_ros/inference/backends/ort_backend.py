@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from depthnet_nano_ros.inference.availability import ort_cuda_available, physical_cores
 from depthnet_nano_ros.inference.errors import InferenceError
+
+
+@dataclass(frozen=True)
+class CpuOptions:
+    """onnxruntime CPU threading; None = $DEPTHNET_NANO_THREADS / $DEPTHNET_NANO_SPIN defaults."""
+
+    threads: int | None = None  # intra-op threads (default: one per physical core)
+    spin: bool | None = None  # idle workers spin between ops (default: yes)
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and (isinstance(self.threads, bool)
+                                         or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise InferenceError(f"cpu threads={self.threads!r} must be a whole number >= 1 "
+                                 "(or None for one per physical core)")
 
 
 def spin_wait(spin: bool | None = None) -> bool:
@@ -99,6 +115,11 @@ class OrtBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.providers = self.session.get_providers()
+        options = self.session.get_session_options()
+        #: What the CPU provider runs with (for logs and diagnostics).
+        self.cpu_settings = {
+            "threads": options.intra_op_num_threads,
+            "spin": options.get_session_config_entry("session.intra_op.allow_spinning") == "1"}
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """(1,3,h,w) float32 -> (1,1,h,w) float32."""
