@@ -1,5 +1,5 @@
-"""TensorRT runtime (TensorRT 10 API): tensors by name, execute_async_v3 on a CUDA stream,
-device buffers allocated once (torch CUDA tensors, so no pycuda dependency)."""
+"""TensorRT runtime (name-based API of TensorRT 8.5+ and 10): tensors by name, execute_async_v3
+on a CUDA stream, device buffers allocated once (torch CUDA tensors, so no pycuda dependency)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,11 @@ class TrtBackend:
 
     def __init__(self, engine_bytes: bytes, metadata: dict[str, Any], *,
                  source: str | Path = "engine") -> None:
-        import tensorrt as trt
         import torch
 
+        from depthnet_nano_ros.inference.tensorrt_build import import_tensorrt
+
+        trt = import_tensorrt()
         self.metadata = metadata
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
@@ -55,6 +57,10 @@ class TrtBackend:
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.engine.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise InferenceError(f"{source}: tensor {name!r} has dynamic shape {shape}; "
+                                     "build a static engine with `depthnet_nano export --format "
+                                     "tensorrt`")
             dtype = torch.from_numpy(np.empty(0, trt.nptype(self.engine.get_tensor_dtype(name))))
             buf = torch.empty(shape, dtype=dtype.dtype, device="cuda")
             self.buffers[name] = buf
