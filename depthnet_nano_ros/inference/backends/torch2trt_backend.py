@@ -51,7 +51,11 @@ class Torch2trtBackend:
     @classmethod
     def from_model(cls, model: nn.Module, input_size: tuple[int, int], *, precision: str = "fp32",
                    metadata: dict[str, Any] | None = None) -> Torch2trtBackend:
-        """Convert with torch2trt (fp16_mode / int8_mode from `precision`)."""
+        """Convert with torch2trt (`fp16_mode` for fp16; fp32 otherwise; no int8)."""
+        if precision == "int8":  # torch2trt would calibrate int8 on the all-zeros example input
+            raise InferenceError("torch2trt int8 is not supported here (it would calibrate on "
+                                 "a blank frame); use backend 'tensorrt' with precision int8 "
+                                 "(entropy calibration on real frames)")
         from torch2trt import torch2trt
 
         from depthnet_nano_ros.inference.engine_cache import model_hash
@@ -59,8 +63,7 @@ class Torch2trtBackend:
         h, w = input_size
         net = concat_dense_stages(model).cuda().eval()
         x = torch.zeros(1, 3, h, w, device="cuda")
-        module = torch2trt(net, [x], fp16_mode=precision in ("fp16", "int8"),
-                           int8_mode=precision == "int8", max_workspace_size=1 << 30)
+        module = torch2trt(net, [x], fp16_mode=precision == "fp16", max_workspace_size=1 << 30)
         key = cls._key(model_hash(model), input_size, precision)
         return cls(module, input_size, {**(metadata or {}), **key.to_dict()})
 
