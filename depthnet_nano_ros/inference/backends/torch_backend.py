@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -31,7 +32,9 @@ class TorchBackend:
         self.input_size = input_size
         self.device = torch.device(device)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        # A copy: Module.to/.eval act in place and must not turn a caller's (training) model
+        # into an fp16 / CUDA / eval-mode one.
+        self.model = copy.deepcopy(model).to(self.device, self.dtype).eval()
         # DEPTHNET_NANO_CUDA_GRAPHS=0 turns graph capture off (e.g. to measure what it buys).
         cuda_graphs = cuda_graphs and os.environ.get("DEPTHNET_NANO_CUDA_GRAPHS", "1") != "0"
         self.use_graph = cuda_graphs and self.device.type == "cuda"
