@@ -51,6 +51,16 @@ def ort_cuda_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+def _cuda_hint() -> str:
+    """What is missing when torch sees no GPU, naming a CPU-only torch build as the cause."""
+    import torch
+
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        return (f"a CUDA device visible to torch (torch {torch.__version__} is a CPU-only build: "
+                "on a Jetson install NVIDIA's JetPack torch wheel, on x86 a CUDA build)")
+    return "a CUDA device visible to torch"
+
+
 def missing_requirements(backend: str) -> list[str]:
     """What this machine lacks for `backend` (empty when it is usable)."""
     missing = []
@@ -58,9 +68,11 @@ def missing_requirements(backend: str) -> list[str]:
         missing.append("the onnxruntime package (pip install onnxruntime)")
     if backend in ("tensorrt", "torch2trt"):
         if not cuda_available():
-            missing.append("a CUDA device visible to torch")
+            missing.append(_cuda_hint())
         if not tensorrt_importable():
-            missing.append("the tensorrt Python package (JetPack, or pip install tensorrt)")
+            missing.append("the tensorrt Python package (on a Jetson JetPack's python3-libnvinfer, "
+                           "seen from a venv only with --system-site-packages; on x86 pip install "
+                           "tensorrt)")
         if backend == "torch2trt" and not torch2trt_importable():
             missing.append("torch2trt (github.com/NVIDIA-AI-IOT/torch2trt, ships with Jetson "
                            "containers)")
