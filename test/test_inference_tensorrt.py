@@ -61,3 +61,65 @@ def test_torch2trt_round_trip(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (301, 777, 3), np.uint8)
     est = DepthEstimator.create(engine=path)
     assert est.backend == "torch2trt" and est.estimate(img).depth.shape == (301, 777)
+
+
+# What runs without TensorRT, torch2trt or a GPU: bookkeeping and error messages.
+
+
+def test_calibration_feed_gives_each_frame_once_then_none(tmp_path):
+    from depthnet_nano_ros.inference.tensorrt_build import CalibrationFeed
+
+    frames = [np.full((1, 3, 2, 4), i, np.float64) for i in range(3)]
+    feed = CalibrationFeed(frames, tmp_path / "calib.cache")
+    got = [feed.next_batch() for _ in range(4)]
+    assert got[3] is None
+    for i, batch in enumerate(got[:3]):
+        assert batch.dtype == np.float32 and batch.flags.c_contiguous and (batch == i).all()
+
+
+def test_calibration_cache_is_reused_only_without_frames(tmp_path):
+    from depthnet_nano_ros.inference.tensorrt_build import CalibrationFeed
+
+    cache = tmp_path / "sub" / "calib.cache"
+    CalibrationFeed([np.zeros((1, 3, 2, 4), np.float32)], cache).write_cache(b"TRT-table")
+    assert cache.read_bytes() == b"TRT-table"
+    # New frames are calibrated on, not silently replaced by an earlier calibration ...
+    assert CalibrationFeed([np.zeros((1, 3, 2, 4), np.float32)], cache).read_cache() is None
+    # ... while a rebuild without frames uses the earlier one.
+    assert CalibrationFeed([], cache).read_cache() == b"TRT-table"
+    assert CalibrationFeed([], tmp_path / "none.cache").read_cache() is None
+    CalibrationFeed([], None).write_cache(b"x")  # no cache file: nothing written, no error
+
+
+def test_torch2trt_int8_is_refused_before_conversion():
+    from depthnet_nano_ros.inference.backends.torch2trt_backend import Torch2trtBackend
+    from depthnet_nano_ros.model import DepthNetNano
+
+    with pytest.raises(InferenceError, match="backend 'tensorrt' with precision int8"):
+        Torch2trtBackend.from_model(DepthNetNano(), SMALL, precision="int8")
+
+
+def test_torch_backend_leaves_the_callers_model_alone():
+    import torch
+
+    from depthnet_nano_ros.inference.backends.torch_backend import TorchBackend
+    from depthnet_nano_ros.model import DepthNetNano
+
+    model = DepthNetNano().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    TorchBackend(model, SMALL, device="cpu").run(np.zeros((1, 3, *SMALL), np.float32))
+    assert model.training
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].dtype == before[k].dtype
+               for k in before)
+
+
+def test_missing_gpu_names_a_cpu_only_torch_build():
+    import torch
+
+    from depthnet_nano_ros.inference.availability import missing_requirements
+
+    if cuda_available() or torch.version.cuda is not None:
+        pytest.skip("torch here is a CUDA build")
+    missing = " ".join(missing_requirements("tensorrt"))
+    assert "CPU-only build" in missing and "JetPack torch wheel" in missing
