@@ -22,9 +22,16 @@ $(VENV)/.deps-stamp: requirements.txt
 	touch $@
 
 # Build messages and install the package into the venv (symlinked Python, launch and config).
+# The optional fused CPU kernels need onnxruntime's C++ headers (not in the pip wheel): fetched
+# once into build/ortdev from Debian trixie's libonnxruntime-dev; any failure only skips them.
 install: venv
+	@mkdir -p $(BUILD)
+	@ORT_INC=$$(scripts/fetch_ort_headers.sh $(BUILD)/ortdev $(BUILD)/apt 2>$(BUILD)/ortdev.log) \
+	  || { echo "CPU kernels skipped: cannot fetch onnxruntime headers ($$(tail -n1 $(BUILD)/ortdev.log))"; \
+	       ORT_INC=; }; \
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
 	  -DDEPTHNET_PYTHON=$(PY) -DDEPTHNET_INSTALL_BIN=ON -DAMENT_CMAKE_SYMLINK_INSTALL=ON \
+	  -DONNXRUNTIME_INCLUDE_DIR="$$ORT_INC" \
 	  -DBUILD_TESTING=OFF > $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
 	cmake --build $(BUILD) -j2 >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
 	cd $(BUILD) && cmake --install . >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
