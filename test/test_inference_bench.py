@@ -78,7 +78,8 @@ def test_bench_no_spin_on_onnxruntime_reports_it(capsys, monkeypatch):
     assert nano["backend"] == "onnxruntime" and nano["median_ms"] > 0
 
 
-def test_profile_accounts_for_the_run_by_operator_and_width(tmp_path, capsys):
+def test_profile_accounts_for_the_run_by_operator_and_width(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEPTHNET_NANO_CPU_KERNELS", "0")  # profiles the tuned graph's ops
     rc = cli.main(["bench", "--backend", "onnxruntime", "--height", str(SMALL[0]), "--width",
                    str(SMALL[1]), "--runs", "2", "--warmup", "0", "--json", "--profile",
                    str(tmp_path / "prof"), "--checkpoint", str(random_checkpoint())])
@@ -106,7 +107,9 @@ def test_cpu_threads_and_spin_are_explicit_estimator_options(monkeypatch):
     monkeypatch.setenv("DEPTHNET_NANO_THREADS", "2")
     est = DepthEstimator.create(engine=exported_onnx(), backend="onnxruntime", cpu_threads=1,
                                 cpu_spin=False)
-    assert est.cpu_settings == {"threads": 1, "spin": False}  # arguments beat the environment
+    settings = est.cpu_settings
+    assert {k: settings[k] for k in ("threads", "spin")} == {"threads": 1, "spin": False}
+    assert settings["path"].startswith(("fused-kernels", "tuned-graph"))  # which graph runs
     assert DepthEstimator.create(engine=exported_onnx(),
                                  backend="onnxruntime").cpu_settings["threads"] == 2
     assert DepthEstimator.create(checkpoint=random_checkpoint(), backend="torch").cpu_settings == {}

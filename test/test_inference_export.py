@@ -64,8 +64,9 @@ def test_cpu_rewrite_removes_selu_and_keeps_the_function():
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
 
 
-def test_cpu_session_layout_passes_keep_the_function():
+def test_cpu_session_layout_passes_keep_the_function(monkeypatch):
     """Padded depthwise widths, split head, NCHWc model without reorder round trips."""
+    monkeypatch.setenv("DEPTHNET_NANO_CPU_KERNELS", "0")  # the tuned graph, not the fused one
     from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
     from depthnet_nano_ros.inference.graph_layout import (
         pad_depthwise_channels,

@@ -65,6 +65,10 @@ def machine_info() -> dict[str, Any]:
 
         info["onnxruntime"] = ort.__version__
         info["onnxruntime_spin_wait"] = spin_wait()
+        from depthnet_nano_ros.inference.cpu_kernels import kernels_usable
+
+        usable, why = kernels_usable()
+        info["onnxruntime_cpu_kernels"] = "usable" if usable else f"unavailable: {why}"
     except ImportError:
         pass
     if cuda_available():

@@ -84,8 +84,8 @@ class DepthEstimator:
         return self._engine.input_size
 
     @property
-    def cpu_settings(self) -> dict[str, int | bool]:
-        """onnxruntime CPU threads and spinning in effect ({} for other backends / on CUDA)."""
+    def cpu_settings(self) -> dict[str, int | bool | str]:
+        """onnxruntime CPU threads, spinning and graph path in effect ({} off onnxruntime CPU)."""
         on_cpu = getattr(self._engine, "providers", [None])[0] == "CPUExecutionProvider"
         return dict(getattr(self._engine, "cpu_settings", {})) if on_cpu else {}
 

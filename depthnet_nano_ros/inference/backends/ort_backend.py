@@ -86,6 +86,24 @@ def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, s
         return model_bytes, f"skipped ({type(exc).__name__}: {exc})"
 
 
+def _fused_variant(model_bytes: bytes) -> tuple[bytes | None, str]:
+    """(graph on the fused CPU kernels, summary), or (None, why the tuned graph is used)."""
+    from depthnet_nano_ros.inference.cpu_kernels import kernels_usable
+
+    usable, reason = kernels_usable()
+    if not usable:
+        return None, reason
+    from depthnet_nano_ros.inference.graph_fused import describe, fuse_for_cpu_kernels
+
+    try:
+        fused, counts = fuse_for_cpu_kernels(model_bytes)
+    except Exception as exc:  # an optional speed-up: the tuned graph still runs
+        return None, f"rewrite failed ({type(exc).__name__}: {exc})"
+    if not counts:
+        return None, "graph has no DepthNet Nano EP modules"
+    return fused, describe(counts)
+
+
 class OrtBackend:
     """An InferenceSession over a serialized ONNX model with a static 1x3xHxW input."""
 
@@ -99,14 +117,23 @@ class OrtBackend:
 
         use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
         self.layout_pass = "off"
+        #: Which CPU graph runs: "fused-kernels (...)", "tuned-graph (why)", "stock-graph", "cuda".
+        self.cpu_path = "cuda" if use_cuda else "stock-graph"
+        self.session = None
         if cpu_rewrites and not use_cuda:
-            model_bytes = _cpu_variant(model_bytes, source)
-            model_bytes, self.layout_pass = _without_reorders(model_bytes, threads)
+            fused, why = _fused_variant(model_bytes)
+            if fused is not None:
+                self.session, why = self._fused_session(fused, why, threads, profile_prefix, spin)
+            if self.session is None:
+                self.cpu_path = f"tuned-graph ({why})"
+                model_bytes = _cpu_variant(model_bytes, source)
+                model_bytes, self.layout_pass = _without_reorders(model_bytes, threads)
         providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(
-                model_bytes, sess_options=session_options(threads, profile_prefix, spin),
-                providers=providers)
+            if self.session is None:
+                self.session = ort.InferenceSession(
+                    model_bytes, sess_options=session_options(threads, profile_prefix, spin),
+                    providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise InferenceError(
                 f"onnxruntime cannot load {source}: {str(exc).splitlines()[0]}; re-export it "
@@ -119,7 +146,25 @@ class OrtBackend:
         #: What the CPU provider runs with (for logs and diagnostics).
         self.cpu_settings = {
             "threads": options.intra_op_num_threads,
-            "spin": options.get_session_config_entry("session.intra_op.allow_spinning") == "1"}
+            "spin": options.get_session_config_entry("session.intra_op.allow_spinning") == "1",
+            "path": self.cpu_path}
+
+    def _fused_session(self, fused: bytes, summary: str, threads: int | None,
+                       profile_prefix: str | None, spin: bool | None) -> tuple[object, str]:
+        """(session on the fused kernels, "") or (None, why it could not be created)."""
+        import onnxruntime as ort
+
+        from depthnet_nano_ros.inference.cpu_kernels import library_path
+
+        so = session_options(threads, profile_prefix, spin)
+        try:
+            so.register_custom_ops_library(str(library_path()))
+            session = ort.InferenceSession(fused, sess_options=so,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # e.g. an onnxruntime whose API the library does not know
+            return None, f"fused kernels failed to load: {str(exc).splitlines()[0]}"
+        self.cpu_path = f"fused-kernels ({summary})"
+        return session, ""
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """(1,3,h,w) float32 -> (1,1,h,w) float32."""
