@@ -86,7 +86,7 @@ def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, s
         return model_bytes, f"skipped ({type(exc).__name__}: {exc})"
 
 
-def _fused_variant(model_bytes: bytes) -> tuple[bytes | None, str]:
+def _fused_variant(model_bytes: bytes, threads: int) -> tuple[bytes | None, str]:
     """(graph on the fused CPU kernels, summary), or (None, why the tuned graph is used)."""
     from depthnet_nano_ros.inference.cpu_kernels import kernels_usable
 
@@ -96,7 +96,8 @@ def _fused_variant(model_bytes: bytes) -> tuple[bytes | None, str]:
     from depthnet_nano_ros.inference.graph_fused import describe, fuse_for_cpu_kernels
 
     try:
-        fused, counts = fuse_for_cpu_kernels(model_bytes)
+        # row bands per module: one per thread, at least 2 (the output does not depend on it)
+        fused, counts = fuse_for_cpu_kernels(model_bytes, nbands=max(2, threads))
     except Exception as exc:  # an optional speed-up: the tuned graph still runs
         return None, f"rewrite failed ({type(exc).__name__}: {exc})"
     if not counts:
@@ -121,7 +122,8 @@ class OrtBackend:
         self.cpu_path = "cuda" if use_cuda else "stock-graph"
         self.session = None
         if cpu_rewrites and not use_cuda:
-            fused, why = _fused_variant(model_bytes)
+            fused, why = _fused_variant(model_bytes,
+                                        session_options(threads).intra_op_num_threads)
             if fused is not None:
                 self.session, why = self._fused_session(fused, why, threads, profile_prefix, spin)
             if self.session is None:
