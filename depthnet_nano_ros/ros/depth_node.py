@@ -123,7 +123,7 @@ class DepthNode(Node):
         h, w = self._estimator.input_size
         cpu = self._estimator.cpu_settings
         on_cpu = (f" on {cpu['threads']} CPU threads ({'spinning' if cpu['spin'] else 'sleeping'}"
-                  " workers)" if cpu else "")
+                  f" workers, {cpu.get('path', '?').split(' (')[0]})" if cpu else "")
         self.get_logger().info(
             f"ready: {self._estimator.backend} backend{on_cpu}, network input {h}x{w}, "
             f"subscribed to {self.resolve_topic_name(self._image_topic)}")
