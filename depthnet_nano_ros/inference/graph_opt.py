@@ -24,20 +24,14 @@ import math
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
+from depthnet_nano_ros.inference.graph_tiling import _attr
+
 SELU_ALPHA = 1.6732632423543772
 SELU_LAMBDA = 1.0507009873554805
 LN_ALPHA = math.log(SELU_ALPHA)
 SHIFT = SELU_ALPHA + LN_ALPHA
 #: Operators that map a coded input (same affine map on every channel) to a coded output.
 AFFINE_TRANSPARENT = {"Concat", "AveragePool", "MaxPool", "Resize", "Slice"}
-
-
-def _attr(node: NodeProto, name: str, default: object) -> object:
-    """An attribute's value, or `default`."""
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
 
 
 class _Rewriter:

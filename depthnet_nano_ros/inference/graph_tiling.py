@@ -18,6 +18,7 @@ STRIP_BYTES = 2 << 20
 
 
 def _attr(node: NodeProto, name: str, default: object) -> object:
+    """An attribute's value (strings as bytes), or `default`."""
     for a in node.attribute:
         if a.name == name:
             return helper.get_attribute_value(a)
