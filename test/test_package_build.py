@@ -62,6 +62,7 @@ def test_colcon_installed_cli_runs(colcon_install: Path) -> None:
         [sys.executable, "-c", "import depthnet_nano_ros, depthnet_nano_ros.msg as m; "
          "print(depthnet_nano_ros.__file__); print(m.DepthMetrics.__name__)"],
         env=env, capture_output=True, text=True, timeout=120, check=True,
+        cwd=colcon_install,  # not the caller's directory: `-c` puts it first on sys.path
     )
     assert probe.stdout.splitlines()[0].startswith(str(site))
     assert probe.stdout.splitlines()[1] == "DepthMetrics"
