@@ -11,9 +11,6 @@ namespace dn {
 struct FusedUpEPKernel {
   int64_t nbands;
   explicit FusedUpEPKernel(const Ort::ConstKernelInfo& ki) : nbands(ki.GetAttribute<int64_t>("nbands")) {}
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.FusedUpEP", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0), S = ctx.GetInput(1);
@@ -23,13 +20,12 @@ struct FusedUpEPKernel {
     q.Cin = (int)xs[1]; q.Hl = (int)xs[2]; q.Wl = (int)xs[3];
     q.Cs = (int)ss[1]; q.H = (int)ss[2]; q.W = (int)ss[3];
     require(q.H == 2 * q.Hl && q.W == 2 * q.Wl, "Skip must be exactly 2x the height and width of Xlow");
-    auto cnt = [&](size_t i) { return ctx.GetInput(i).GetTensorTypeAndShapeInfo().GetElementCount(); };
-    q.M = (int)cnt(4);
-    q.Cout = (int)cnt(8);
-    require(cnt(2) == (size_t)q.M * q.Cin && cnt(3) == (size_t)q.M * q.Cs,
+    q.M = (int)input_count(ctx, 4);
+    q.Cout = (int)input_count(ctx, 8);
+    require(input_count(ctx, 2) == (size_t)q.M * q.Cin && input_count(ctx, 3) == (size_t)q.M * q.Cs,
             "We1/We2 must hold M x C(Xlow) / M x C(Skip) weights");
-    require(cnt(5) == (size_t)q.M * 9 && cnt(6) == (size_t)q.M, "Wd/bd must be [M][9] / [M]");
-    require(cnt(7) == (size_t)q.Cout * q.M, "Wo must hold Cout x M weights");
+    require(input_count(ctx, 5) == (size_t)q.M * 9 && input_count(ctx, 6) == (size_t)q.M, "Wd/bd must be [M][9] / [M]");
+    require(input_count(ctx, 7) == (size_t)q.Cout * q.M, "Wo must hold Cout x M weights");
     q.X = X.GetTensorData<float>(); q.S = S.GetTensorData<float>();
     q.We = ctx.GetInput(2).GetTensorData<float>(); q.We2 = ctx.GetInput(3).GetTensorData<float>();
     q.be = ctx.GetInput(4).GetTensorData<float>();
@@ -90,16 +86,13 @@ static void headup_fn(void* ud, size_t y) {
 struct HeadKernel {
   int64_t up;
   explicit HeadKernel(const Ort::ConstKernelInfo& ki) : up(ki.GetAttribute<int64_t>("up")) {}
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.Head3x3", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0);
     auto xs = nchw_shape(X, "input X");
-    require(ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetElementCount() == (size_t)xs[1] * 9,
+    require(input_count(ctx, 1) == (size_t)xs[1] * 9,
             "W must hold C x 3 x 3 weights");
-    require(ctx.GetInput(2).GetTensorTypeAndShapeInfo().GetElementCount() == 1, "b must hold one bias");
+    require(input_count(ctx, 2) == 1, "b must hold one bias");
     HeadCtx h{X.GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
               ctx.GetInput(2).GetTensorData<float>()[0], nullptr, (int)xs[1], (int)xs[2], (int)xs[3]};
     std::vector<int64_t> oshp{1, 1, up ? 2 * xs[2] : xs[2], up ? 2 * xs[3] : xs[3]};

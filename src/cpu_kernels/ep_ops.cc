@@ -7,20 +7,12 @@
 
 namespace dn {
 
-// Element count of kernel input i.
-static size_t count(Ort::KernelContext& ctx, size_t i) {
-  return ctx.GetInput(i).GetTensorTypeAndShapeInfo().GetElementCount();
-}
-
 // FusedEP(X, Wp, bp, We, be, Wd, bd, Wo, bo), attrs has_proj, nbands. Wp/We/Wo packed in
 // blocks of 8 output channels ([K][nb] each); Wd [M][9]; without proj Wp/bp are empty.
 struct FusedEPKernel {
   int64_t has_proj, nbands;
   explicit FusedEPKernel(const Ort::ConstKernelInfo& ki)
       : has_proj(ki.GetAttribute<int64_t>("has_proj")), nbands(ki.GetAttribute<int64_t>("nbands")) {}
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.FusedEP", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0);
@@ -31,20 +23,20 @@ struct FusedEPKernel {
     q.X = X.GetTensorData<float>();
     q.Wp = ctx.GetInput(1).GetTensorData<float>();
     q.bp = ctx.GetInput(2).GetTensorData<float>();
-    q.Cp = q.has_proj ? (int)count(ctx, 2) : 0;
+    q.Cp = q.has_proj ? (int)input_count(ctx, 2) : 0;
     q.We = ctx.GetInput(3).GetTensorData<float>();
     q.be = ctx.GetInput(4).GetTensorData<float>();
-    q.M = (int)count(ctx, 4);
+    q.M = (int)input_count(ctx, 4);
     q.Wd = ctx.GetInput(5).GetTensorData<float>();
     q.bd = ctx.GetInput(6).GetTensorData<float>();
     q.Wo = ctx.GetInput(7).GetTensorData<float>();
     q.bo = ctx.GetInput(8).GetTensorData<float>();
-    q.Cout = (int)count(ctx, 8);
+    q.Cout = (int)input_count(ctx, 8);
     const size_t K = q.has_proj ? q.Cp : q.Cin;
-    require(!q.has_proj || count(ctx, 1) == (size_t)q.Cp * q.Cin, "Wp must hold Cp x Cin weights");
-    require(count(ctx, 3) == q.M * K, "We must hold M x K weights (K = Cp or Cin)");
-    require(count(ctx, 5) == (size_t)q.M * 9 && count(ctx, 6) == (size_t)q.M, "Wd/bd must be [M][9] / [M]");
-    require(count(ctx, 7) == (size_t)q.Cout * q.M, "Wo must hold Cout x M weights");
+    require(!q.has_proj || input_count(ctx, 1) == (size_t)q.Cp * q.Cin, "Wp must hold Cp x Cin weights");
+    require(input_count(ctx, 3) == q.M * K, "We must hold M x K weights (K = Cp or Cin)");
+    require(input_count(ctx, 5) == (size_t)q.M * 9 && input_count(ctx, 6) == (size_t)q.M, "Wd/bd must be [M][9] / [M]");
+    require(input_count(ctx, 7) == (size_t)q.Cout * q.M, "Wo must hold Cout x M weights");
     std::vector<int64_t> oshp{1, q.Cout, shp[2], shp[3]};
     q.Y = ctx.GetOutput(0, oshp).GetTensorMutableData<float>();
     q.x_cs = q.y_cs = (size_t)q.H * q.W;
@@ -74,9 +66,6 @@ struct FusedStageKernel {
     require(!dims.empty() && dims.size() % 3 == 0, "attribute dims must be [Cp, M, Cout] per module");
     for (int64_t d : dims) require(d > 0, "attribute dims must be positive");
   }
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.FusedStage", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0);
@@ -90,7 +79,7 @@ struct FusedStageKernel {
       need += cp * Ctot + cp + m * cp + m + m * 9 + m + co * m + co;
       Ctot += (int)co;
     }
-    require(ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetElementCount() == need,
+    require(input_count(ctx, 1) == need,
             "Wall size does not match attribute dims and the input channels");
     const float* w = ctx.GetInput(1).GetTensorData<float>();
     std::vector<int64_t> oshp{1, Ctot, shp[2], shp[3]};

@@ -10,7 +10,7 @@ namespace dn {
 
 extern const OrtApi* g_api;  // set by RegisterCustomOps
 
-// An ORT status naming the op, for errors raised while creating or running a kernel.
+// An ORT status naming the op ("dn.<op>: ..."), for errors raised while creating or running a kernel.
 OrtStatusPtr op_error(const char* op, OrtErrorCode code, const std::string& what);
 
 // Runs fn, turning any exception into an ORT status that names `op`.
@@ -38,11 +38,27 @@ inline void parallel_for(OrtKernelContext* ctx, void (*fn)(void*, size_t), size_
   Ort::ThrowOnError(g_api->KernelContext_ParallelFor(ctx, fn, n, 0, ud));
 }
 
+// Element count of kernel input i.
+inline size_t input_count(Ort::KernelContext& ctx, size_t i) {
+  return ctx.GetInput(i).GetTensorTypeAndShapeInfo().GetElementCount();
+}
+
+// A kernel (with a Compute(OrtKernelContext*)) whose errors come back naming its op.
+template <class TOp, class TKernel>
+struct Guarded : TKernel {
+  using TKernel::TKernel;
+  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
+    return guarded(TOp::kName, [&] { this->Compute(context); });
+  }
+};
+
 // Base of every op in domain "dn": CPU provider, NIN float inputs, NOUT float outputs.
 template <class TOp, class TKernel, size_t NIN, size_t NOUT>
-struct DnOp : Ort::CustomOpBase<TOp, TKernel, true> {
+struct DnOp : Ort::CustomOpBase<TOp, Guarded<TOp, TKernel>, true> {
   OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const {
-    return guarded(TOp::kName, [&] { *kernel = new TKernel(Ort::ConstKernelInfo(info)); });
+    return guarded(TOp::kName, [&] {
+      *kernel = new Guarded<TOp, TKernel>(Ort::ConstKernelInfo(info));
+    });
   }
   const char* GetName() const { return TOp::kName; }
   const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }

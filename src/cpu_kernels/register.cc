@@ -8,7 +8,7 @@ namespace dn {
 const OrtApi* g_api = nullptr;
 
 OrtStatusPtr op_error(const char* op, OrtErrorCode code, const std::string& what) {
-  return g_api->CreateStatus(code, (std::string(op) + ": " + what).c_str());
+  return g_api->CreateStatus(code, ("dn." + std::string(op) + ": " + what).c_str());
 }
 
 std::vector<int64_t> nchw_shape(const Ort::ConstValue& v, const char* what) {

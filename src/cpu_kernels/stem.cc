@@ -99,9 +99,6 @@ static void stem_row_fn(void* ud, size_t pi) {
 // Stem(X, W[14, Ci, 7, 7], b[14]) -> (SELU(conv 7x7/2 pad 3), its 2x2 average pool).
 struct StemKernel {
   explicit StemKernel(const Ort::ConstKernelInfo&) {}
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.Stem", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0);
@@ -112,8 +109,8 @@ struct StemKernel {
     c.b = ctx.GetInput(2).GetTensorData<float>();
     c.Ci = (int)xs[1]; c.H = (int)xs[2]; c.W = (int)xs[3]; c.Ho = c.H / 2; c.Wo = c.W / 2;
     require(c.W % 128 == 0 && c.H % 4 == 0, "input width must be a multiple of 128 and height of 4");
-    require(ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetElementCount() == (size_t)kStemCo * c.Ci * 49 &&
-                ctx.GetInput(2).GetTensorTypeAndShapeInfo().GetElementCount() == (size_t)kStemCo,
+    require(input_count(ctx, 1) == (size_t)kStemCo * c.Ci * 49 &&
+                input_count(ctx, 2) == (size_t)kStemCo,
             "W/b must be [14, C, 7, 7] / [14]");
     c.L = c.Wo + 32;
     AVec de((size_t)c.Ci * c.H * 2 * c.L);
@@ -169,9 +166,6 @@ static void trans_fn(void* ud, size_t i) {
 struct TransKernel {
   int64_t pool;
   explicit TransKernel(const Ort::ConstKernelInfo& ki) : pool(ki.GetAttribute<int64_t>("pool")) {}
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) {
-    return guarded("dn.Trans", [&] { Compute(context); });
-  }
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     auto X = ctx.GetInput(0);
@@ -179,7 +173,7 @@ struct TransKernel {
     auto B = ctx.GetInput(2);
     TransCtx c{X.GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(), B.GetTensorData<float>(), nullptr,
                (int)xs[1], (int)B.GetTensorTypeAndShapeInfo().GetElementCount(), (int)xs[2], (int)xs[3], (int)pool, 1};
-    require(ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetElementCount() == (size_t)c.Cout * c.Cin,
+    require(input_count(ctx, 1) == (size_t)c.Cout * c.Cin,
             "W must hold Cout x Cin weights");
     require(!pool || (c.H % 2 == 0 && c.W % 2 == 0), "pool=1 needs an even height and width");
     std::vector<int64_t> os{1, c.Cout, pool ? xs[2] / 2 : xs[2], pool ? xs[3] / 2 : xs[3]};
