@@ -49,19 +49,22 @@ def test_exported_graph_is_tensorrt_friendly():
     assert (meta["input_height"], meta["input_width"]) == tuple(map(str, SMALL))
 
 
-def test_cpu_rewrite_removes_selu_and_keeps_the_function():
+def _assert_same_function(original: bytes, rewritten: bytes, seed: int) -> None:
+    """Both graphs give the same output on one random input (onnxruntime, as they are)."""
     import onnxruntime as ort
 
+    x = np.random.default_rng(seed).standard_normal((1, 3, *SMALL)).astype(np.float32)
+    outs = [ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(
+        None, {"image": x})[0] for blob in (original, rewritten)]
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
+
+
+def test_cpu_rewrite_removes_selu_and_keeps_the_function():
     data = exported_onnx().read_bytes()
     fast = onnx.load_from_string(optimize_for_cpu(data))
     onnx.checker.check_model(fast)
     assert "Selu" not in {n.op_type for n in fast.graph.node}
-    x = np.random.default_rng(0).standard_normal((1, 3, *SMALL)).astype(np.float32)
-    outs = []
-    for blob in (data, fast.SerializeToString()):
-        s = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-        outs.append(s.run(None, {"image": x})[0])
-    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
+    _assert_same_function(data, fast.SerializeToString(), seed=0)
 
 
 def test_cpu_session_layout_passes_keep_the_function(monkeypatch):
@@ -86,8 +89,6 @@ def test_cpu_session_layout_passes_keep_the_function(monkeypatch):
 
 def test_row_strip_tiling_is_exact():
     """Tile every EP module (tiny strips: first/interior/last strip borders all exercised)."""
-    import onnxruntime as ort
-
     from depthnet_nano_ros.inference.graph_opt import rewrite_selu
     from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
 
@@ -98,12 +99,7 @@ def test_row_strip_tiling_is_exact():
     assert sum(n.op_type == "Slice" for n in tiled.graph.node) > 2 * n_tiled  # several strips
     rewrite_selu(tiled)
     onnx.checker.check_model(tiled)
-    x = np.random.default_rng(1).standard_normal((1, 3, *SMALL)).astype(np.float32)
-    outs = []
-    for blob in (data, tiled.SerializeToString()):
-        s = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-        outs.append(s.run(None, {"image": x})[0])
-    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-4 * np.abs(outs[0]).max())
+    _assert_same_function(data, tiled.SerializeToString(), seed=1)
 
 
 def test_bad_artifacts_give_clear_errors(tmp_path):
