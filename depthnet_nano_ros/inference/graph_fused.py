@@ -36,11 +36,10 @@ class _Fuser:
         self.ix = GraphIndex(model)
         self.repl: dict[int, NodeProto] = {}
         self.remove: set[int] = set()
-        self.new_inits: list[onnx.TensorProto] = []
+        self.new_inits: dict[str, np.ndarray] = {}  # name -> flat float32, added on commit
 
     def _init(self, name: str, value: np.ndarray) -> str:
-        self.new_inits.append(numpy_helper.from_array(
-            np.ascontiguousarray(value, dtype=np.float32).ravel(), name))
+        self.new_inits[name] = np.ascontiguousarray(value, dtype=np.float32).ravel()
         return name
 
     def _taken(self, *nodes: NodeProto) -> bool:
@@ -129,7 +128,7 @@ class _Fuser:
         return count
 
     def _new(self, name: str) -> np.ndarray:
-        return next(numpy_helper.to_array(t) for t in self.new_inits if t.name == name)
+        return self.new_inits[name]
 
     def up_modules(self, eps: list[NodeProto]) -> int:
         """Resize 2x (linear, half_pixel) -> Concat(x, skip) -> FusedEP -> FusedUpEP."""
@@ -236,9 +235,9 @@ class _Fuser:
             nodes.append(self.repl.get(id(n), n))
         del self.g.node[:]
         self.g.node.extend(nodes)
-        self.g.initializer.extend(self.new_inits)
         used = {i for n in self.g.node for i in n.input} | {o.name for o in self.g.output}
         keep = [t for t in self.g.initializer if t.name in used]
+        keep += [numpy_helper.from_array(v, k) for k, v in self.new_inits.items() if k in used]
         del self.g.initializer[:]
         self.g.initializer.extend(keep)
         if not any(o.domain == DOMAIN for o in self.model.opset_import):
