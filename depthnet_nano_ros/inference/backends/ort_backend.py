@@ -41,6 +41,12 @@ def spin_wait(spin: bool | None = None) -> bool:
                          "busy CPU)")
 
 
+def intra_op_threads(threads: int | None = None) -> int:
+    """`threads`, else $DEPTHNET_NANO_THREADS, else one per physical core."""
+    env = os.environ.get("DEPTHNET_NANO_THREADS", "")
+    return threads or (int(env) if env.isdigit() else physical_cores())
+
+
 def session_options(threads: int | None = None, profile_prefix: str | None = None,
                     spin: bool | None = None):
     """CPU session: all fusions incl. NCHWc layout, one intra-op thread per physical core."""
@@ -50,8 +56,7 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3  # errors surface as exceptions; library code prints nothing
-    env = os.environ.get("DEPTHNET_NANO_THREADS", "")
-    so.intra_op_num_threads = threads or (int(env) if env.isdigit() else physical_cores())
+    so.intra_op_num_threads = intra_op_threads(threads)
     so.inter_op_num_threads = 1
     # Spinning workers (onnxruntime's default) pick up each of the ~2000 small ops at once;
     # sleeping ones must be woken per op. Idle 2-core machine, 384x1280, 2 threads: 85-89 ms
@@ -122,8 +127,7 @@ class OrtBackend:
         self.cpu_path = "cuda" if use_cuda else "stock-graph"
         self.session = None
         if cpu_rewrites and not use_cuda:
-            fused, why = _fused_variant(model_bytes,
-                                        session_options(threads).intra_op_num_threads)
+            fused, why = _fused_variant(model_bytes, intra_op_threads(threads))
             if fused is not None:
                 self.session, why = self._fused_session(fused, why, threads, profile_prefix, spin)
             if self.session is None:
