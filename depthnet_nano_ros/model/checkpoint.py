@@ -38,6 +38,8 @@ class CheckpointInfo:
     git_rev: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
+    #: Focal length (px, at `input_size`) that the metric output refers to; None = unknown.
+    focal_px: float | None = None
 
 
 def default_checkpoint_path() -> Path:
@@ -53,15 +55,20 @@ def default_checkpoint_path() -> Path:
 def save_checkpoint(path: str | Path, model: DepthNetNano, *, input_size: tuple[int, int],
                     half: bool = False, train_config: dict[str, Any] | None = None,
                     metrics: dict[str, Any] | None = None, git_rev: str | None = None,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (temp file + rename); `half` stores fp16 weights."""
+                    extra: dict[str, Any] | None = None,
+                    focal_px: float | None = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename); `half` stores fp16 weights.
+
+    `focal_px` is the reference focal length (px, at `input_size`) of the training targets
+    (see `model.focal`); None for a model whose metric scale is not tied to a known focal.
+    """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
              for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT, "version": VERSION, "model_config": model.cfg.to_dict(),
         "input_size": list(check_input_size(input_size)), "state_dict": state,
         "train_config": train_config or {}, "metrics": metrics or {}, "git_rev": git_rev,
-        "extra": extra or {},
+        "extra": extra or {}, "focal_px": None if focal_px is None else float(focal_px),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -124,5 +131,6 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[DepthNetNano, Check
         input_size=tuple(payload.get("input_size", DEFAULT_INPUT_SIZE)),  # type: ignore[arg-type]
         train_config=payload.get("train_config") or {}, metrics=payload.get("metrics") or {},
         git_rev=payload.get("git_rev"), extra=payload.get("extra") or {}, sha256=sha,
+        focal_px=payload.get("focal_px"),
     )
     return model, info
