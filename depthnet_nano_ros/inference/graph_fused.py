@@ -164,7 +164,7 @@ class _Fuser:
         return count
 
     def stem(self) -> int:
-        """Conv 7x7/2 pad 3 (14 ch) -> Selu -> AveragePool 2x2 on the input -> Stem (W%128, H%4)."""
+        """Conv 7x7/2 pad 3 (14 ch) -> Selu -> AveragePool 2x2 on the input (>= 2x2) -> Stem."""
         ix = self.ix
         for n in self.g.node:
             if n.op_type != "Conv" or self._taken(n) or not ix.is_stem_conv(n):
@@ -174,7 +174,7 @@ class _Fuser:
                 continue
             pools = [c for c in ix.consumers.get(s.output[0], []) if ix.is_avgpool2(c)]
             shape = ix.shape(n.input[0])
-            if len(pools) != 1 or shape is None or shape[3] % 128 or shape[2] % 4:
+            if len(pools) != 1 or shape is None or min(shape[2:]) < 2:
                 continue
             self.repl[id(n)] = helper.make_node(
                 "Stem", list(n.input[:2]) + [self._init("dn_stem_b", ix.bias(n))],

@@ -42,14 +42,14 @@ struct FusedUpEPOp : DnOp<FusedUpEPOp, FusedUpEPKernel, 9, 1> {
   static constexpr const char* kName = "FusedUpEP";
 };
 
-// Conv 3x3, pad 1, C -> 1 channel (the depth head): output row y, 32 px per step.
+// Conv 3x3, pad 1, C -> 1 channel (the depth head): output row y, 2 vectors per step.
 struct HeadCtx { const float *x, *w; float b; float* y; int C, H, W; };
 static void head_fn(void* ud, size_t yi) {
   auto& h = *static_cast<HeadCtx*>(ud);
   const int y = (int)yi, W = h.W, H = h.H;
   const size_t cs = (size_t)H * W;
-  for (int x0 = 0; x0 < W; x0 += 32) {
-    __m512 a0 = _mm512_set1_ps(h.b), a1 = a0;
+  for (int x0 = 0; x0 < W; x0 += 2 * VL) {
+    V acc[2] = {vset1(h.b), vset1(h.b)};
     for (int c = 0; c < h.C; ++c)
       for (int dy = -1; dy <= 1; ++dy) {
         const int yy = y + dy;
@@ -57,21 +57,25 @@ static void head_fn(void* ud, size_t yi) {
         const float* row = h.x + c * cs + (size_t)yy * W;
         const float* w = h.w + c * 9 + (dy + 1) * 3;
         for (int dx = -1; dx <= 1; ++dx) {
-          const __m512 wv = _mm512_set1_ps(w[dx + 1]);
+          const V wv = vset1(w[dx + 1]);
           for (int v = 0; v < 2; ++v) {
-            const int xs = x0 + 16 * v + dx;  // lanes with 0 <= xs + i < W are valid
-            const int lo = std::max(0, -xs), hi = std::min(16, W - xs);
-            const __mmask16 m = hi <= lo ? 0 : (__mmask16)(lanes(hi) & ~lanes(lo));
-            const __m512 in = _mm512_maskz_loadu_ps(m, row + xs);
-            if (v == 0) a0 = _mm512_fmadd_ps(wv, in, a0);
-            else a1 = _mm512_fmadd_ps(wv, in, a1);
+            const int xs = x0 + VL * v + dx;  // lanes with 0 <= xs + i < W are valid
+            const int lo = std::max(0, -xs), hi = std::min(VL, W - xs);
+            if (hi <= lo) continue;
+            const V in = (lo == 0 && hi == VL) ? vloadu(row + xs) : vload_mask(mask_range(lo, hi), row + xs);
+            acc[v] = vfmadd(wv, in, acc[v]);
           }
         }
       }
     float* o = h.y + (size_t)y * W + x0;
-    const int n = std::min(32, W - x0);
-    _mm512_mask_storeu_ps(o, lanes(n), a0);
-    if (n > 16) _mm512_mask_storeu_ps(o + 16, lanes(n - 16), a1);
+    const int n = std::min(2 * VL, W - x0);
+    if (n == 2 * VL) {
+      vstoreu(o, acc[0]);
+      vstoreu(o + VL, acc[1]);
+    } else {
+      vstore_mask(o, lanes(n), acc[0]);
+      if (n > VL) vstore_mask(o + VL, lanes(n - VL), acc[1]);
+    }
   }
 }
 

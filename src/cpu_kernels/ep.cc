@@ -15,29 +15,25 @@ Scratch& scratch() {
   return s;
 }
 
-// Depthwise 3x3 + SELU for NV vectors (16*NV px) at aligned r0/r1/r2 (rows y-1, y, y+1).
+// Depthwise 3x3 + SELU for NV vectors (VL*NV px) at aligned r0/r1/r2 (rows y-1, y, y+1).
 template <int NV>
 static inline void dw_tile(const float* r0, const float* r1, const float* r2, const float* wd, float bias,
                            float* dp) {
-  __m512 acc[NV];
-  const __m512 b = _mm512_set1_ps(bias);
+  V acc[NV];
+  const V b = vset1(bias);
   _Pragma("GCC unroll 8") for (int i = 0; i < NV; ++i) acc[i] = b;
   const float* rr[3] = {r0, r1, r2};
   _Pragma("GCC unroll 3") for (int dy = 0; dy < 3; ++dy) {
-    const __m512 wl = _mm512_set1_ps(wd[dy * 3]), wc = _mm512_set1_ps(wd[dy * 3 + 1]),
-                 wr = _mm512_set1_ps(wd[dy * 3 + 2]);
-    __m512 V[NV + 2];
-    _Pragma("GCC unroll 10") for (int i = 0; i < NV + 2; ++i) V[i] = _mm512_load_ps(rr[dy] + 16 * (i - 1));
+    const V wl = vset1(wd[dy * 3]), wc = vset1(wd[dy * 3 + 1]), wr = vset1(wd[dy * 3 + 2]);
+    V row[NV + 2];
+    _Pragma("GCC unroll 10") for (int i = 0; i < NV + 2; ++i) row[i] = vload(rr[dy] + VL * (i - 1));
     _Pragma("GCC unroll 8") for (int i = 0; i < NV; ++i) {
-      __m512i c = _mm512_castps_si512(V[i + 1]);
-      __m512 left = _mm512_castsi512_ps(_mm512_alignr_epi32(c, _mm512_castps_si512(V[i]), 15));
-      __m512 right = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(V[i + 2]), c, 1));
-      acc[i] = _mm512_fmadd_ps(wl, left, acc[i]);
-      acc[i] = _mm512_fmadd_ps(wc, V[i + 1], acc[i]);
-      acc[i] = _mm512_fmadd_ps(wr, right, acc[i]);
+      acc[i] = vfmadd(wl, shift_in_left(row[i], row[i + 1]), acc[i]);
+      acc[i] = vfmadd(wc, row[i + 1], acc[i]);
+      acc[i] = vfmadd(wr, shift_in_right(row[i + 1], row[i + 2]), acc[i]);
     }
   }
-  _Pragma("GCC unroll 8") for (int i = 0; i < NV; ++i) _mm512_store_ps(dp + 16 * i, selu(acc[i]));
+  _Pragma("GCC unroll 8") for (int i = 0; i < NV; ++i) vstore(dp + VL * i, selu(acc[i]));
 }
 
 void upsample_rows(const float* X, int C, int Hl, int Wl, int y, float* out, size_t out_cs, Scratch& s) {
@@ -46,27 +42,31 @@ void upsample_rows(const float* X, int C, int Hl, int Wl, int y, float* out, siz
   const size_t tl = (size_t)((Wl + 2 + 15) / 16) * 16 + 16;
   if (s.T.size() < tl) s.T.resize(tl);
   float* t = s.T.data() + 1;  // t[-1], t[Wl] hold edge copies
-  const __m512 c75 = _mm512_set1_ps(0.75f), c25 = _mm512_set1_ps(0.25f);
-  const __m512i ilo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512i ihi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const V c75 = vset1(0.75f), c25 = vset1(0.25f);
+  const int full = Wl / VL * VL;  // whole vectors; the rest is masked
   for (int c = 0; c < C; ++c) {
     const float* a = X + c * lcs + (size_t)k * Wl;
     const float* b = X + c * lcs + (size_t)yb * Wl;
-    for (int j = 0; j < Wl; j += 16) {  // vertical blend
-      const __mmask16 m = lanes(Wl - j);
-      __m512 v = _mm512_fmadd_ps(c75, _mm512_maskz_loadu_ps(m, a + j), _mm512_mul_ps(c25, _mm512_maskz_loadu_ps(m, b + j)));
-      _mm512_mask_storeu_ps(t + j, m, v);
+    int j = 0;
+    for (; j < full; j += VL) vstoreu(t + j, vfmadd(c75, vloadu(a + j), vmul(c25, vloadu(b + j))));
+    if (j < Wl) {  // vertical blend tail
+      const Mask m = lanes(Wl - j);
+      vstore_mask(t + j, m, vfmadd(c75, vload_mask(m, a + j), vmul(c25, vload_mask(m, b + j))));
     }
     t[-1] = t[0];
     t[Wl] = t[Wl - 1];
     float* o = out + (size_t)c * out_cs;
-    for (int j = 0; j < Wl; j += 16) {  // horizontal blend, interleaved even/odd outputs
-      __m512 ac = _mm512_loadu_ps(t + j), l = _mm512_loadu_ps(t + j - 1), r = _mm512_loadu_ps(t + j + 1);
-      __m512 e = _mm512_fmadd_ps(c75, ac, _mm512_mul_ps(c25, l));
-      __m512 od = _mm512_fmadd_ps(c75, ac, _mm512_mul_ps(c25, r));
-      const int n2 = 2 * std::min(16, Wl - j);
-      _mm512_mask_storeu_ps(o + 2 * j, lanes(n2), _mm512_permutex2var_ps(e, ilo, od));
-      _mm512_mask_storeu_ps(o + 2 * j + 16, lanes(n2 - 16), _mm512_permutex2var_ps(e, ihi, od));
+    for (j = 0; j < Wl; j += VL) {  // horizontal blend, interleaved even/odd outputs
+      const V ac = vloadu(t + j), l = vloadu(t + j - 1), r = vloadu(t + j + 1);
+      const V e = vfmadd(c75, ac, vmul(c25, l)), od = vfmadd(c75, ac, vmul(c25, r));
+      if (j < full) {
+        vstoreu(o + 2 * j, interleave_lo(e, od));
+        vstoreu(o + 2 * j + VL, interleave_hi(e, od));
+      } else {
+        const int n2 = 2 * (Wl - j);
+        vstore_mask(o + 2 * j, lanes(n2), interleave_lo(e, od));
+        if (n2 > VL) vstore_mask(o + 2 * j + VL, lanes(n2 - VL), interleave_hi(e, od));
+      }
     }
   }
 }
@@ -118,8 +118,8 @@ void run_band(const EPParams& q, int y0, int y1) {
             _mm_prefetch((const char*)(r2 + (y + 1 < H ? nx : 0) + 16 * l), _MM_HINT_T0);
           }
         }
-        if (tile == 64) dw_tile<4>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
-        else dw_tile<2>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
+        if (tile == 64) dw_tile<64 / VL>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
+        else dw_tile<32 / VL>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
       }
       gemm<true>(s.D.data(), tile, M, n, q.Wo, q.bo, q.Cout, q.Y + (size_t)y * W + x0, q.y_cs);
     }

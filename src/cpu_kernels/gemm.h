@@ -4,21 +4,21 @@
 
 namespace dn {
 
-// out[co][p] = act(bias[co] + sum_k w[k][co] * in[k][p]) for NB channels and NV*16 pixels
-// (the last vector masked by `mask`); bias == nullptr accumulates onto out.
-template <int NB, int NV, bool ACT, bool PF = false>
-static inline void mk(const float* in, size_t in_cs, int K, const float* w, const float* bias,
-                      float* out, size_t out_cs, __mmask16 mask) {
-  __m512 acc[NB][NV];
+// out[co][p] = act(bias[co] + sum_k w[k * ws + co] * in[k][p]) for NB channels and NV*VL pixels
+// (with TAIL the last vector is masked by `mask`); bias == nullptr accumulates onto out.
+template <int NB, int NV, bool ACT, bool PF, bool TAIL>
+static inline void mk(const float* in, size_t in_cs, int K, const float* w, int ws, const float* bias,
+                      float* out, size_t out_cs, Mask mask) {
+  auto ld = [&](const float* p, int v) { return (TAIL && v == NV - 1) ? vload_mask(mask, p) : vloadu(p); };
+  V acc[NB][NV];
   if (bias) {
     _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j) {
-      __m512 b = _mm512_set1_ps(bias[j]);
+      V b = vset1(bias[j]);
       _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[j][v] = b;
     }
   } else {
     _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j)
-      _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v)
-        acc[j][v] = _mm512_maskz_loadu_ps(v == NV - 1 ? mask : (__mmask16)0xFFFF, out + j * out_cs + 16 * v);
+      _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[j][v] = ld(out + j * out_cs + VL * v, v);
   }
   for (int k = 0; k < K; ++k) {
     const float* ip = in + k * in_cs;
@@ -26,33 +26,49 @@ static inline void mk(const float* in, size_t in_cs, int K, const float* w, cons
       _mm_prefetch((const char*)(ip + 64), _MM_HINT_T0);
       _mm_prefetch((const char*)(ip + 80), _MM_HINT_T0);
     }
-    __m512 x[NV];
-    _Pragma("GCC unroll 16") for (int v = 0; v < NV - 1; ++v) x[v] = _mm512_loadu_ps(ip + 16 * v);
-    x[NV - 1] = _mm512_maskz_loadu_ps(mask, ip + 16 * (NV - 1));
-    const float* wk = w + k * NB;
+    V x[NV];
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) x[v] = ld(ip + VL * v, v);
+    const float* wk = w + k * ws;
     _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j) {
-      __m512 wj = _mm512_set1_ps(wk[j]);
-      _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[j][v] = _mm512_fmadd_ps(wj, x[v], acc[j][v]);
+      V wj = vset1(wk[j]);
+      _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[j][v] = vfmadd(wj, x[v], acc[j][v]);
     }
   }
   _Pragma("GCC unroll 16") for (int j = 0; j < NB; ++j) {
     float* op = out + j * out_cs;
     _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) {
-      __m512 r = ACT ? selu(acc[j][v]) : acc[j][v];
-      if (v == NV - 1) _mm512_mask_storeu_ps(op + 16 * v, mask, r);
-      else _mm512_storeu_ps(op + 16 * v, r);
+      V r = ACT ? selu(acc[j][v]) : acc[j][v];
+      if (TAIL && v == NV - 1) vstore_mask(op + VL * v, mask, r);
+      else vstoreu(op + VL * v, r);
     }
   }
 }
 
-// mk() for a runtime block width nb (1..8).
-template <int NV, bool ACT, bool PF = false>
-static void mk_nb(int nb, const float* in, size_t in_cs, int K, const float* w, const float* bias,
-                  float* out, size_t out_cs, __mmask16 mask) {
-  switch (nb) {
-#define DN_MK(N) case N: mk<N, NV, ACT, PF>(in, in_cs, K, w, bias, out, out_cs, mask); break;
-    DN_MK(1) DN_MK(2) DN_MK(3) DN_MK(4) DN_MK(5) DN_MK(6) DN_MK(7) DN_MK(8)
+// mk() for a runtime channel count nb (1..kGemmNB).
+template <int NV, bool ACT, bool PF, bool TAIL>
+static void mk_nb(int nb, const float* in, size_t in_cs, int K, const float* w, int ws, const float* bias,
+                  float* out, size_t out_cs, Mask mask) {
+#define DN_MK(N) case N: mk<N, NV, ACT, PF, TAIL>(in, in_cs, K, w, ws, bias, out, out_cs, mask); return;
+  switch (nb) { DN_MK(1) DN_MK(2) DN_MK(3) DN_MK(4) }
+  if constexpr (kGemmNB > 4) {
+    switch (nb) { DN_MK(5) DN_MK(6) DN_MK(7) DN_MK(8) }
+  }
 #undef DN_MK
+}
+
+// All Nout channels for NV vectors of pixels: packed blocks of 8 channels, kGemmNB at a time.
+template <int NV, bool ACT, bool PF, bool TAIL>
+static inline void all_channels(const float* in, size_t in_cs, int K, const float* wp, const float* bias,
+                                int Nout, float* out, size_t out_cs, Mask mask) {
+  for (int c0 = 0; c0 < Nout; c0 += 8) {
+    const int nb = std::min(8, Nout - c0);
+    for (int h = 0; h < nb; h += kGemmNB) {
+      const int c = c0 + h, n = std::min(kGemmNB, nb - h);
+      const float* w = wp + (size_t)c0 * K + h;
+      const float* b = bias ? bias + c : nullptr;
+      if (PF && c == 0) mk_nb<NV, ACT, true, TAIL>(n, in, in_cs, K, w, nb, b, out + c * out_cs, out_cs, mask);
+      else mk_nb<NV, ACT, false, TAIL>(n, in, in_cs, K, w, nb, b, out + c * out_cs, out_cs, mask);
+    }
   }
 }
 
@@ -61,26 +77,15 @@ static void mk_nb(int nb, const float* in, size_t in_cs, int K, const float* w, 
 template <bool ACT, bool PF = false>
 static void gemm(const float* in, size_t in_cs, int K, int npix, const float* wp, const float* bias,
                  int Nout, float* out, size_t out_cs) {
+  const Mask full = lanes(VL);
   int p = 0;
-  for (; p + 32 <= npix; p += 32)
-    for (int c0 = 0; c0 < Nout; c0 += 8) {
-      const int nb = std::min(8, Nout - c0);
-      const float* b = bias ? bias + c0 : nullptr;
-      if (PF && c0 == 0)
-        mk_nb<2, ACT, true>(nb, in + p, in_cs, K, wp + (size_t)c0 * K, b, out + c0 * out_cs + p, out_cs, 0xFFFF);
-      else
-        mk_nb<2, ACT>(nb, in + p, in_cs, K, wp + (size_t)c0 * K, b, out + c0 * out_cs + p, out_cs, 0xFFFF);
-    }
+  for (; p + 2 * VL <= npix; p += 2 * VL)
+    all_channels<2, ACT, PF, false>(in + p, in_cs, K, wp, bias, Nout, out + p, out_cs, full);
   const int rem = npix - p;
-  if (rem > 16) {
-    for (int c0 = 0; c0 < Nout; c0 += 8)
-      mk_nb<2, ACT>(std::min(8, Nout - c0), in + p, in_cs, K, wp + (size_t)c0 * K, bias ? bias + c0 : nullptr,
-                    out + c0 * out_cs + p, out_cs, lanes(rem - 16));
-  } else if (rem > 0) {
-    for (int c0 = 0; c0 < Nout; c0 += 8)
-      mk_nb<1, ACT>(std::min(8, Nout - c0), in + p, in_cs, K, wp + (size_t)c0 * K, bias ? bias + c0 : nullptr,
-                    out + c0 * out_cs + p, out_cs, lanes(rem));
-  }
+  if (rem > VL)
+    all_channels<2, ACT, false, true>(in + p, in_cs, K, wp, bias, Nout, out + p, out_cs, lanes(rem - VL));
+  else if (rem > 0)
+    all_channels<1, ACT, false, true>(in + p, in_cs, K, wp, bias, Nout, out + p, out_cs, lanes(rem));
 }
 
 }  // namespace dn

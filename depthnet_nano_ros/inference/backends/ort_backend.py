@@ -91,23 +91,23 @@ def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, s
         return model_bytes, f"skipped ({type(exc).__name__}: {exc})"
 
 
-def _fused_variant(model_bytes: bytes, threads: int) -> tuple[bytes | None, str]:
-    """(graph on the fused CPU kernels, summary), or (None, why the tuned graph is used)."""
-    from depthnet_nano_ros.inference.cpu_kernels import kernels_usable
+def _fused_variant(model_bytes: bytes, threads: int) -> tuple[bytes | None, str, str | None]:
+    """(graph on the fused CPU kernels, summary, isa), or (None, why the tuned graph, None)."""
+    from depthnet_nano_ros.inference.cpu_kernels import choose_isa
 
-    usable, reason = kernels_usable()
-    if not usable:
-        return None, reason
+    isa, reason = choose_isa()
+    if isa is None:
+        return None, reason, None
     from depthnet_nano_ros.inference.graph_fused import describe, fuse_for_cpu_kernels
 
     try:
         # row bands per module: one per thread, at least 2 (the output does not depend on it)
         fused, counts = fuse_for_cpu_kernels(model_bytes, nbands=max(2, threads))
     except Exception as exc:  # an optional speed-up: the tuned graph still runs
-        return None, f"rewrite failed ({type(exc).__name__}: {exc})"
+        return None, f"rewrite failed ({type(exc).__name__}: {exc})", None
     if not counts:
-        return None, "graph has no DepthNet Nano EP modules"
-    return fused, describe(counts)
+        return None, "graph has no DepthNet Nano EP modules", None
+    return fused, describe(counts), isa
 
 
 class OrtBackend:
@@ -123,13 +123,16 @@ class OrtBackend:
 
         use_cuda = ort_cuda_available() if use_cuda is None else use_cuda
         self.layout_pass = "off"
-        #: Which CPU graph runs: "fused-kernels (...)", "tuned-graph (why)", "stock-graph", "cuda".
+        #: Which CPU graph runs: "fused-kernels <isa> (...)", "tuned-graph (why)", "stock-graph",
+        #: "cuda"; cpu_isa: the kernels' instruction set (avx512 / avx2), None without them.
         self.cpu_path = "cuda" if use_cuda else "stock-graph"
+        self.cpu_isa: str | None = None
         self.session = None
         if cpu_rewrites and not use_cuda:
-            fused, why = _fused_variant(model_bytes, intra_op_threads(threads))
+            fused, why, isa = _fused_variant(model_bytes, intra_op_threads(threads))
             if fused is not None:
-                self.session, why = self._fused_session(fused, why, threads, profile_prefix, spin)
+                self.session, why = self._fused_session(fused, why, isa, threads,
+                                                        profile_prefix, spin)
             if self.session is None:
                 self.cpu_path = f"tuned-graph ({why})"
                 model_bytes = _cpu_variant(model_bytes, source)
@@ -153,9 +156,9 @@ class OrtBackend:
         self.cpu_settings = {
             "threads": options.intra_op_num_threads,
             "spin": options.get_session_config_entry("session.intra_op.allow_spinning") == "1",
-            "path": self.cpu_path}
+            "path": self.cpu_path, "isa": self.cpu_isa}
 
-    def _fused_session(self, fused: bytes, summary: str, threads: int | None,
+    def _fused_session(self, fused: bytes, summary: str, isa: str, threads: int | None,
                        profile_prefix: str | None, spin: bool | None) -> tuple[object, str]:
         """(session on the fused kernels, "") or (None, why it could not be created)."""
         import onnxruntime as ort
@@ -164,12 +167,12 @@ class OrtBackend:
 
         so = session_options(threads, profile_prefix, spin)
         try:
-            so.register_custom_ops_library(str(library_path()))
+            so.register_custom_ops_library(str(library_path(isa)))
             session = ort.InferenceSession(fused, sess_options=so,
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # e.g. an onnxruntime whose API the library does not know
             return None, f"fused kernels failed to load: {str(exc).splitlines()[0]}"
-        self.cpu_path = f"fused-kernels ({summary})"
+        self.cpu_path, self.cpu_isa = f"fused-kernels {isa} ({summary})", isa
         return session, ""
 
     def run(self, x: np.ndarray) -> np.ndarray:
