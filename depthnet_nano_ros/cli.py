@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-node": (f"{_PKG}.ros.bench_node", "end-to-end benchmark of the ROS 2 depth node"),
     "kitti2bag": (f"{_PKG}.kitti.kitti2bag_command", "KITTI raw/object -> rosbag2"),
     "synth-drive": (f"{_PKG}.kitti.synth_command", "synthetic KITTI-format drive"),
-    "evaluate": (f"{_PKG}.evaluation.evaluate_command", "score depth against lidar"),
+    "evaluate": (f"{_PKG}.ros.evaluate_command", "score depth against lidar"),
     "train": (f"{_PKG}.training.train_command", "train DepthNet Nano"),
 }
 

@@ -125,13 +125,12 @@ def finish(args: argparse.Namespace, result: EvaluationResult, load: ReportLoade
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate offline (default) or live."""
+    """Evaluate offline (`depthnet_nano evaluate --live` is ros/evaluate_command's)."""
+    if args.live:
+        raise EvaluationError("live evaluation needs ROS 2: run `depthnet_nano evaluate --live` "
+                              "(depthnet_nano_ros.ros.evaluate_command)")
     settings = settings_from(args)
     ground_truth, geometry = ground_truth_from(args)
-    if args.live:
-        from depthnet_nano_ros.ros.live_evaluator import run_live
-
-        return run_live(args, settings, ground_truth, geometry)
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     with open_source(args, need_lidar=geometry is None) as source:

@@ -107,3 +107,8 @@ def physical_cores() -> int:
         return max(1, min(len(cores), n_logical)) if cores else max(1, n_logical)
     except (OSError, ValueError):
         return max(1, n_logical)
+
+
+def default_device() -> str:
+    """"cuda" when torch sees a GPU, else "cpu"."""
+    return "cuda" if cuda_available() else "cpu"

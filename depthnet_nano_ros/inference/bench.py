@@ -42,6 +42,7 @@ class BenchResult:
     end_to_end_ms: float  # median of preprocess + inference + postprocess
     precision: str = "fp32"
     weights: str = "random"
+    cpu_path: str = ""  # onnxruntime CPU graph that ran, e.g. "fused-kernels avx2 (...)"
 
 
 def machine_info() -> dict[str, Any]:
@@ -65,10 +66,10 @@ def machine_info() -> dict[str, Any]:
 
         info["onnxruntime"] = ort.__version__
         info["onnxruntime_spin_wait"] = spin_wait()
-        from depthnet_nano_ros.inference.cpu_kernels import kernels_usable
+        from depthnet_nano_ros.inference.cpu_kernels import choose_isa
 
-        usable, why = kernels_usable()
-        info["onnxruntime_cpu_kernels"] = "usable" if usable else f"unavailable: {why}"
+        isa, why = choose_isa()
+        info["onnxruntime_cpu_kernels"] = isa if isa else f"unavailable: {why}"
     except ImportError:
         pass
     if cuda_available():
@@ -119,7 +120,7 @@ def summarize(model: str, est: DepthEstimator, timings: dict[str, list[float]],
         preprocess_ms=round(float(np.median(timings["preprocess"])), 3),
         postprocess_ms=round(float(np.median(timings["postprocess"])), 3),
         end_to_end_ms=round(float(np.median(timings["total"])), 3), precision=precision,
-        weights=weights)
+        weights=weights, cpu_path=str(est.cpu_settings.get("path", "")))
 
 
 def load_nano(checkpoint: str | Path | None) -> tuple[torch.nn.Module, str]:

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
     parser.add_argument("--threads", type=int,
                         help="CPU threads for onnxruntime/torch (default: physical cores)")
+    parser.add_argument("--cpu-isa", choices=("avx512", "avx2"),
+                        help="fused CPU kernel build to run (as DEPTHNET_NANO_CPU_ISA; default: "
+                        "the best this CPU has)")
     parser.add_argument("--no-spin", dest="spin", action="store_false",
                         help="onnxruntime workers sleep between ops instead of spinning "
                         "(as with DEPTHNET_NANO_SPIN=0; slower, kinder to a busy CPU)")
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not args.spin:
         os.environ["DEPTHNET_NANO_SPIN"] = "0"
+    if args.cpu_isa:
+        from depthnet_nano_ros.inference.cpu_kernels import ISA_SWITCH
+
+        os.environ[ISA_SWITCH] = args.cpu_isa
     backends = [auto_backend() if b == "auto" else b for b in (args.backends or ["auto"])]
     results = run_bench(list(dict.fromkeys(backends)), (args.height, args.width),
                         runs=args.runs, warmup=args.warmup, peers=args.peers,
@@ -78,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.model:<15}{r.backend:<13}{f'{r.height}x{r.width}':>10}"
               f"{r.params / 1e6:>10.2f}{r.macs / 1e9:>9.2f}{r.median_ms:>11.1f}{r.p90_ms:>9.1f}"
               f"{r.fps:>8.2f}{r.preprocess_ms:>8.1f}{r.postprocess_ms:>9.1f}")
+    for r in results:
+        if r.model == "depthnet_nano" and r.cpu_path:
+            print(f"[{r.backend}] depthnet_nano CPU path: {r.cpu_path}")
     if args.profile:
         from depthnet_nano_ros.inference.ort_profile import format_summary
 

@@ -18,7 +18,6 @@ from torch import nn
 
 from depthnet_nano_ros.inference.availability import (
     auto_backend,
-    cuda_available,
     missing_requirements,
 )
 from depthnet_nano_ros.inference.backends.base import Backend
@@ -30,8 +29,6 @@ from depthnet_nano_ros.model.transforms import check_input_size, prepare_input, 
 BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
 PRECISIONS = ("fp32", "fp16", "int8")
 ENCODINGS = ("rgb8", "bgr8")
-ENGINE_SUFFIXES = {".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt",
-                   ".trt": "tensorrt", ".pth": "torch2trt"}
 
 
 @dataclass
@@ -167,8 +164,3 @@ class DepthEstimator:
         h, w = self.input_size
         return (f"DepthEstimator(backend={self.backend!r}, input_size={h}x{w}, "
                 f"source={self.source!r})")
-
-
-def default_device() -> str:
-    """"cuda" when torch sees a GPU, else "cpu"."""
-    return "cuda" if cuda_available() else "cpu"

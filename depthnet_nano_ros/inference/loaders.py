@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
+from depthnet_nano_ros.inference.availability import (
+    auto_backend,
+    default_device,
+    missing_requirements,
+)
 from depthnet_nano_ros.inference.backends.ort_backend import CpuOptions
 from depthnet_nano_ros.inference.engine_cache import model_hash
 from depthnet_nano_ros.inference.errors import InferenceError
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
 DEFAULT_CPU = CpuOptions()
+ENGINE_SUFFIXES = {".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt",
+                   ".trt": "tensorrt", ".pth": "torch2trt"}
 
 
 def _resolve(backend: str, engine_kind: str | None = None) -> str:
@@ -57,8 +63,6 @@ def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int
                precision: str, *, min_depth: float, max_depth: float,
                source: str, cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
     """Put an in-memory network on `backend` (ONNX export / engine build cached by hash)."""
-    from depthnet_nano_ros.inference.estimator import default_device
-
     resolved = _resolve(backend)
     mhash = model_hash(model)
     common = {"min_depth": min_depth, "max_depth": max_depth, "model_hash": mhash,
@@ -106,8 +110,6 @@ def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | 
                 backend: str, precision: str, size: tuple[int, int] | None,
                 cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
     """Load an exported artifact: .onnx, a TensorRT engine or a torch2trt state file."""
-    from depthnet_nano_ros.inference.estimator import ENGINE_SUFFIXES
-
     if not path.is_file():
         raise InferenceError(f"engine {path} does not exist: create it with "
                              "`depthnet_nano export --output PATH`")
