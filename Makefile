@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 DEMO_OUT ?= $(CURDIR)/demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv install test lint demo clean images
+.PHONY: venv install test lint demo clean images gpu-check
 
 venv: $(VENV)/.deps-stamp
 
@@ -52,6 +52,10 @@ demo: install
 # The README's pictures (docs/images/), from KITTI sample frame 0 and the reference checkpoint.
 images: install
 	$(PY) -m depthnet_nano_ros.demo --readme-images docs/images
+
+# GPU latency check (needs CUDA; no install: runs from the checkout). GPU_JSON=gpu_check.json
+gpu-check:
+	scripts/gpu_check.sh --output $(or $(GPU_JSON),gpu_check.json) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).log

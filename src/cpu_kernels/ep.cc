@@ -8,7 +8,8 @@
 namespace dn {
 
 static constexpr int kMargin = 16;  // zero floats left of each expanded row
-static constexpr int kTile = 64;    // widest depthwise/project tile
+// Widest depthwise/project tile: 4 vectors of accumulators (AVX2 has 16 registers, not 32).
+static constexpr int kTile = 4 * VL;
 
 Scratch& scratch() {
   static thread_local Scratch s;
@@ -73,7 +74,7 @@ void upsample_rows(const float* X, int C, int Hl, int Wl, int y, float* out, siz
 
 void run_band(const EPParams& q, int y0, int y1) {
   const int W = q.W, H = q.H, M = q.M;
-  const int tile = (M <= 96) ? 64 : 32;
+  const int tile = (M <= 96) ? kTile : 32;
   const int rowlen = kMargin + ((W + 63) / 64) * 64 + 32;  // zero margins both sides
   Scratch& s = scratch();
   const size_t esz = (size_t)3 * M * rowlen;
@@ -118,7 +119,7 @@ void run_band(const EPParams& q, int y0, int y1) {
             _mm_prefetch((const char*)(r2 + (y + 1 < H ? nx : 0) + 16 * l), _MM_HINT_T0);
           }
         }
-        if (tile == 64) dw_tile<64 / VL>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
+        if (tile == kTile) dw_tile<kTile / VL>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
         else dw_tile<32 / VL>(r0, r1, r2, q.Wd + m * 9, q.bd[m], s.D.data() + m * tile);
       }
       gemm<true>(s.D.data(), tile, M, n, q.Wo, q.bo, q.Cout, q.Y + (size_t)y * W + x0, q.y_cs);
