@@ -244,6 +244,11 @@ class BagSource:
                                   f"--calib {self.calib_dir} (camera 2)")
         return CameraGeometry(self._intrinsics(), self._transform(), "camera_info + /tf_static")
 
+    def camera_info(self) -> Any | None:
+        """The bag's first camera_info message (its P[0] is the focal the node uses), or None."""
+        names = {c.topic for c in self.reader.connections}
+        return self._first(self.topics.camera_info) if self.topics.camera_info in names else None
+
     def _intrinsics(self) -> np.ndarray:
         names = {c.topic for c in self.reader.connections}
         info = self._first(self.topics.camera_info) if self.topics.camera_info in names else None
