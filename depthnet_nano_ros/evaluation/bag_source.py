@@ -19,7 +19,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
-from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.errors import DepthNetNanoError, brief
 from depthnet_nano_ros.evaluation.errors import EvaluationError
 from depthnet_nano_ros.evaluation.pairing import Pairing
 from depthnet_nano_ros.geometry.cloud import cloud_to_points
@@ -158,7 +158,7 @@ class BagSource:
             self.reader.open()
         except Exception as exc:  # rosbags raises several unrelated types for broken files
             raise EvaluationError(
-                f"cannot read bag {self.path}: {exc}; pass a rosbag2 directory (with "
+                f"cannot read bag {self.path} ({brief(exc)}); pass a rosbag2 directory (with "
                 "metadata.yaml, mcap or sqlite3) or a ROS 1 .bag file"
             ) from exc
         try:

@@ -208,10 +208,10 @@ class DepthEstimator:
         t1 = time.perf_counter()
         out = np.asarray(self._engine.run(x), dtype=np.float32)
         t2 = time.perf_counter()
-        if out.shape != (1, 1, *self.input_size):
+        if out.ndim != 4 or out.shape[:2] != (1, 1) or min(out.shape) < 1:
             raise InferenceError(f"{self.source} returned output of shape {out.shape}, expected "
-                                 f"(1, 1, {self.input_size[0]}, {self.input_size[1]}): it is not "
-                                 "a depth model; export one with `depthnet_nano export`")
+                                 "(1, 1, H, W) depth: it is not a depth model; export one with "
+                                 "`depthnet_nano export`")
         depth = output_to_depth_np(out[0, 0], self.min_depth, self.max_depth)
         if scale != 1.0:
             depth *= np.float32(scale)

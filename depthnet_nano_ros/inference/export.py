@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from depthnet_nano_ros.errors import brief
 from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION
 from depthnet_nano_ros.inference.errors import InferenceError
@@ -134,8 +135,7 @@ def parse_onnx(data: bytes):
         proto = onnx.load_from_string(data)
         onnx.checker.check_model(proto)
     except Exception as exc:  # DecodeError, ValidationError, ...
-        text = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise ValueError(f"{type(exc).__name__}: {text}") from exc
+        raise ValueError(brief(exc)) from exc
     if not proto.graph.node:
         raise ValueError("empty graph")
     want = onnx_metadata(proto).get("graph_sha256")

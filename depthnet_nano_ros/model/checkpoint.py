@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.errors import DepthNetNanoError, brief
 from depthnet_nano_ros.fileio import atomic_path
 from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
@@ -72,13 +72,6 @@ def state_sha256(state: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    """`Type: first line of the message`, shortened, for one-line errors."""
-    text = (str(exc).strip().splitlines() or [""])[0]
-    text = text if len(text) <= limit else text[:limit] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _fix_for(path: Path) -> str:
     """How to get a good copy of checkpoint `path`."""
     if path.resolve() == REFERENCE_CHECKPOINT:
@@ -118,7 +111,7 @@ def _read_payload(path: Path) -> tuple[dict[str, Any], str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({_first_line(exc)})") from exc
+        raise CheckpointError(f"checkpoint {path} cannot be read ({brief(exc)})") from exc
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise CheckpointError(f"checkpoint {path} is not a torch checkpoint (not a zip archive: "
                               f"truncated, corrupt or another format); {_fix_for(path)}")
@@ -126,7 +119,7 @@ def _read_payload(path: Path) -> tuple[dict[str, Any], str]:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
         raise CheckpointError(
-            f"checkpoint {path} is corrupt ({_first_line(exc)}); {_fix_for(path)}"
+            f"checkpoint {path} is corrupt ({brief(exc)}); {_fix_for(path)}"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
