@@ -27,6 +27,7 @@ from depthnet_nano_ros.model import DepthNetNano, save_checkpoint
 from depthnet_nano_ros.model.checkpoint import (
     REFERENCE_CHECKPOINT,
     CheckpointError,
+    add_weights_hash,
     load_checkpoint,
 )
 
@@ -92,6 +93,8 @@ def test_save_checkpoint_writes_a_weights_hash_and_old_checkpoints_still_load(tm
     old = tmp_path / "old.pt"
     torch.save(payload, old)
     assert load_checkpoint(old)[1].weights_sha256 == ""
+    add_weights_hash(old)  # how an old checkpoint gets its hash, weights unchanged
+    assert load_checkpoint(old)[1].weights_sha256 == info.weights_sha256
     load_checkpoint(REFERENCE_CHECKPOINT)  # whatever is shipped loads
 
 

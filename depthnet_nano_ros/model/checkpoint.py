@@ -134,6 +134,22 @@ def _read_payload(path: Path) -> tuple[dict[str, Any], str]:
     return payload, hashlib.sha256(data).hexdigest()
 
 
+def add_weights_hash(path: str | Path) -> Path:
+    """Re-save a checkpoint written before `weights_sha256` existed, its weights untouched."""
+    path = Path(path)
+    payload, _ = _read_payload(path)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} has no readable state_dict; {_fix_for(path)}")
+    if payload.get("weights_sha256") not in (None, state_sha256(state)):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its weights do not match the "
+                              f"sha256 recorded when it was saved; {_fix_for(path)}")
+    payload["weights_sha256"] = state_sha256(state)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
 def load_checkpoint(path: str | Path | None = None) -> tuple[DepthNetNano, CheckpointInfo]:
     """Rebuild the model (fp32, eval mode) from `path` (default: the reference checkpoint)."""
     path = Path(path) if path is not None else default_checkpoint_path()
