@@ -75,7 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     module_name, help_text = COMMANDS[name]
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # e.g. bench-node without a ROS 2 environment
+        if _debug():
+            raise
+        print(f"depthnet_nano {name}: error: cannot import {module_name} ({one_line(exc)}); "
+              "install the missing package (ROS 2 commands need a sourced ROS 2 environment)",
+              file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog=f"depthnet_nano {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
