@@ -179,6 +179,10 @@ def test_engine_sidecar_hash_catches_corruption(tmp_path):
     _flip_middle(path, path, 4)
     assert "corrupt" in content_problem(path, path.read_bytes(), read_sidecar(path))
     assert lookup(key, ".engine", tmp_path) is None and not path.exists()
+    old = {k: v for k, v in read_sidecar(write_artifact(path, b"e", key)).items()
+           if k != "sha256"}  # a sidecar from before hashes: a user's engine still loads
+    assert content_problem(path, b"e", old, require=False) is None
+    assert "no content hash" in content_problem(path, b"e", old)
 
 
 def test_bench_engine_uses_the_engines_own_size(capsys):

@@ -108,11 +108,16 @@ def key_mismatches(meta: dict[str, Any] | None, expected: ArtifactKey,
     return problems
 
 
-def content_problem(path: Path, data: bytes, meta: dict[str, Any] | None) -> str | None:
-    """Why `data` (the bytes of `path`) does not match its sidecar's sha256; None when it does."""
+def content_problem(path: Path, data: bytes, meta: dict[str, Any] | None,
+                    require: bool = True) -> str | None:
+    """Why `data` (the bytes of `path`) does not match its sidecar's sha256; None when it does.
+
+    A sidecar without a hash (written before hashes existed) is a problem only with `require`.
+    """
     want = (meta or {}).get("sha256")
     if not want:
-        return f"{path} has no content hash in its sidecar {sidecar_path(path).name}"
+        return (f"{path} has no content hash in its sidecar {sidecar_path(path).name}"
+                if require else None)
     have = hashlib.sha256(data).hexdigest()
     if have != want:
         return (f"{path} is corrupt: its sha256 {have[:12]} differs from the {want[:12]} "

@@ -35,7 +35,7 @@ class TrtBackend:
         fields = MACHINE_FIELDS + (("model_hash",) if model_hash else ())
         require_match(path, meta, expected, fields)
         data = path.read_bytes()
-        problem = content_problem(path, data, meta)
+        problem = content_problem(path, data, meta, require=False)  # old engines load
         if problem:
             raise InferenceError(f"{problem}; rebuild it with `depthnet_nano export --format "
                                  "tensorrt --output PATH`")
