@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from depthnet_nano_ros.errors import DepthNetNanoError
@@ -47,26 +48,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Set to 1 to let unexpected exceptions through with their traceback (for bug reports).
+DEBUG_ENV = "DEPTHNET_NANO_DEBUG"
+
+
+def one_line(exc: BaseException, limit: int = 600) -> str:
+    """An exception's message on one line (newlines folded), shortened to `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse `argv`, run the chosen subcommand, turn library errors into exit code 2."""
+    """Parse `argv`, run the chosen subcommand, turn errors into one line and exit code 2.
+
+    Library errors and OS/value errors (a bad file, a full disk) are the user's to fix: one
+    line, exit 2. Anything else is a bug: one line naming it, exit 1, and the traceback with
+    DEPTHNET_NANO_DEBUG=1.
+    """
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv or ["--help"])
         return 2
     name = argv[0]
     module_name, help_text = COMMANDS[name]
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # e.g. bench-node without a ROS 2 environment
+        if _debug():
+            raise
+        print(f"depthnet_nano {name}: error: cannot import {module_name} ({one_line(exc)}); "
+              "install the missing package (ROS 2 commands need a sourced ROS 2 environment)",
+              file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog=f"depthnet_nano {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
     except DepthNetNanoError as exc:
-        print(f"depthnet_nano {name}: error: {exc}", file=sys.stderr)
+        if _debug():
+            raise
+        print(f"depthnet_nano {name}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"depthnet_nano {name}: interrupted", file=sys.stderr)
         return 130
+    except (OSError, ValueError, EOFError, MemoryError) as exc:
+        if _debug():
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        text = one_line(exc)
+        text = text if not where or str(exc.filename) in text else text + where
+        print(f"depthnet_nano {name}: error: {type(exc).__name__}: {text}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: keep it visible, but as one line unless debugging
+        if _debug():
+            raise
+        print(f"depthnet_nano {name}: internal error: {type(exc).__name__}: {one_line(exc)} "
+              f"(rerun with {DEBUG_ENV}=1 for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -344,6 +344,28 @@ def test_bad_camera_info_gives_depth_without_info_or_points(rig, problem):
     rig.send(rig.frame(0), wait_for=(rig.info, rig.points))  # a good CameraInfo restores both
 
 
+def test_depth_follows_the_camera_info_focal_length(rig, checkpoint, kitti):
+    """fx twice KITTI's (a 2x zoom): depth doubles, and /diagnostics shows the scale."""
+    zoomed = rig.good_info()
+    p = np.array(zoomed.p).reshape(3, 4)
+    p[0, 0] *= 2
+    zoomed.p = p.reshape(-1).tolist()
+    ref = 2.0 * _reference_depth(checkpoint, kitti["rgb"][0])
+    lo, hi = NODE_YAML["depth"]["min"], NODE_YAML["depth"]["max"]
+    inside = (ref > lo + 0.05) & (ref < hi - 0.05)
+    assert inside.any()
+    for _ in range(3):  # camera_info and image travel on different topics: retry if reordered
+        (depth_msg,) = rig.send(rig.frame(0), info=zoomed)
+        depth = np.frombuffer(depth_msg.data, "<f4").reshape(KITTI_SIZE)
+        if np.allclose(depth[inside], ref[inside], rtol=1e-3):
+            break
+    np.testing.assert_allclose(depth[inside], ref[inside], rtol=1e-3)
+    values = rig.fresh_diagnostics()
+    assert float(values["depth_scale"]) == pytest.approx(2.0, rel=1e-3), values
+    assert values["reference_focal_px"].endswith("(assumed KITTI)"), values  # legacy checkpoint
+    rig.send(rig.frame(0))  # back to the KITTI focal for the following tests
+
+
 def test_burst_processes_latest_and_counts_drops(rig):
     start = rig.fresh_diagnostics()
     msg = rig.frame(0)

@@ -19,7 +19,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
-from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.errors import DepthNetNanoError, brief
 from depthnet_nano_ros.evaluation.errors import EvaluationError
 from depthnet_nano_ros.evaluation.pairing import Pairing
 from depthnet_nano_ros.geometry.cloud import cloud_to_points
@@ -158,7 +158,7 @@ class BagSource:
             self.reader.open()
         except Exception as exc:  # rosbags raises several unrelated types for broken files
             raise EvaluationError(
-                f"cannot read bag {self.path}: {exc}; pass a rosbag2 directory (with "
+                f"cannot read bag {self.path} ({brief(exc)}); pass a rosbag2 directory (with "
                 "metadata.yaml, mcap or sqlite3) or a ROS 1 .bag file"
             ) from exc
         try:
@@ -243,6 +243,11 @@ class BagSource:
             return CameraGeometry(calib.K(2), calib.T_cam_velo(2),
                                   f"--calib {self.calib_dir} (camera 2)")
         return CameraGeometry(self._intrinsics(), self._transform(), "camera_info + /tf_static")
+
+    def camera_info(self) -> Any | None:
+        """The bag's first camera_info message (its P[0] is the focal the node uses), or None."""
+        names = {c.topic for c in self.reader.connections}
+        return self._first(self.topics.camera_info) if self.topics.camera_info in names else None
 
     def _intrinsics(self) -> np.ndarray:
         names = {c.topic for c in self.reader.connections}

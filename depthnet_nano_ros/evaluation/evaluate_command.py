@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                               "(depthnet_nano_ros.ros.evaluate_command)")
     settings = settings_from(args)
     ground_truth, geometry = ground_truth_from(args)
+    from depthnet_nano_ros.geometry.camera import focal_from_camera_info
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     with open_source(args, need_lidar=geometry is None) as source:
@@ -139,8 +140,12 @@ def run(args: argparse.Namespace) -> int:
         est = DepthEstimator.create(checkpoint=args.checkpoint, engine=args.engine,
                                     backend=args.backend, input_size=args.input_size)
 
+        info = source.camera_info()  # its fx rescales depth, as in the node (live mode)
+
         def predict(rgb: np.ndarray) -> np.ndarray:
-            return est.estimate(rgb, encoding="rgb8").depth
+            fx = None if info is None else focal_from_camera_info(info.p, info.k, info.width,
+                                                                  rgb.shape[1])
+            return est.estimate(rgb, encoding="rgb8", focal_px=fx).depth
 
         result = evaluate_offline(source, predict, settings,
                                   max_time_offset_s=args.max_time_offset,

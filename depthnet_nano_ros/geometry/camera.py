@@ -54,3 +54,23 @@ def intrinsics_from_camera_info(p: Sequence[float], width: int, height: int,
             f"{image_size[1]}x{image_size[0]}; remap camera_info to the info of this image"
         )
     return Intrinsics(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
+
+
+def focal_from_camera_info(p: Sequence[float], k: Sequence[float], width: int,
+                           image_width: int) -> float | None:
+    """Horizontal focal length (px) for an `image_width`-wide image: P[0], else K[0], else None.
+
+    A CameraInfo of another width (`width` > 0) is taken to describe a resized image: fx scales
+    with the width ratio.
+    """
+    fx = None
+    for values in (p, k):
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.size and np.isfinite(v[0]) and v[0] > 0:
+            fx = float(v[0])
+            break
+    if fx is None:
+        return None
+    if width > 0 and image_width > 0 and int(width) != int(image_width):
+        fx *= image_width / width
+    return fx

@@ -135,15 +135,23 @@ def load_nano(checkpoint: str | Path | None) -> tuple[torch.nn.Module, str]:
     return DepthNetNano().eval(), "random"
 
 
-def run_bench(backends: list[str], input_size: tuple[int, int], *, runs: int = 10,
+def run_bench(backends: list[str], input_size: tuple[int, int] | None, *, runs: int = 10,
               warmup: int = 2, peers: bool = False, checkpoint: str | Path | None = None,
               engine: str | Path | None = None, precision: str = "fp32",
               image: np.ndarray | None = None) -> list[BenchResult]:
-    """Benchmark DepthNet Nano (and peers) on each backend at `input_size`."""
+    """Benchmark DepthNet Nano (and peers) on each backend at `input_size`.
+
+    `input_size` None (only with `engine`): the engine's own input size.
+    """
     from depthnet_nano_ros.inference.peers import build_peer
 
     if image is None:
         image = np.random.default_rng(0).integers(0, 256, (*KITTI_IMAGE_SHAPE, 3), np.uint8)
+    if input_size is None:
+        if engine is None:
+            raise InferenceError("run_bench needs an input size when no engine is given")
+        first = DepthEstimator.create(checkpoint, engine, backends[0], precision)
+        input_size = first.input_size
     h, w = input_size
     nano, weights = load_nano(checkpoint)
     models: dict[str, tuple[torch.nn.Module, str]] = {"depthnet_nano": (nano, weights)}

@@ -9,14 +9,19 @@ import os
 from depthnet_nano_ros.inference.availability import auto_backend
 from depthnet_nano_ros.inference.errors import InferenceError
 
+#: The paper's input size, timed when neither --height/--width nor --engine says otherwise.
+DEFAULT_SIZE = (384, 1280)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
     parser.add_argument("--backend", action="append", dest="backends",
                         choices=("auto", "torch", "onnxruntime", "tensorrt", "torch2trt"),
                         help="backend to time (repeatable; default: auto)")
-    parser.add_argument("--height", type=int, default=384, help="network input height")
-    parser.add_argument("--width", type=int, default=1280, help="network input width")
+    parser.add_argument("--height", type=int, help="network input height (default: the "
+                        "--engine's, else 384)")
+    parser.add_argument("--width", type=int, help="network input width (default: the "
+                        "--engine's, else 1280)")
     parser.add_argument("--runs", type=int, default=10, help="timed frames per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames per model first")
     parser.add_argument("--peers", action="store_true",
@@ -58,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
         from depthnet_nano_ros.inference.cpu_kernels import ISA_SWITCH
 
         os.environ[ISA_SWITCH] = args.cpu_isa
+    if (args.height is None) != (args.width is None):
+        raise InferenceError("give both --height and --width, or neither")
+    size = None if args.height is None else (args.height, args.width)
+    if size is None and args.engine is None:
+        size = DEFAULT_SIZE
     backends = [auto_backend() if b == "auto" else b for b in (args.backends or ["auto"])]
-    results = run_bench(list(dict.fromkeys(backends)), (args.height, args.width),
+    results = run_bench(list(dict.fromkeys(backends)), size,
                         runs=args.runs, warmup=args.warmup, peers=args.peers,
                         checkpoint=args.checkpoint, engine=args.engine,
                         precision=args.precision)
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from depthnet_nano_ros.inference.ort_profile import profile_onnx
 
         size = next(((r.height, r.width) for r in results if r.model == "depthnet_nano"),
-                    (args.height, args.width))
+                    size or DEFAULT_SIZE)
         doc["profile"] = profile_onnx(nano_onnx_bytes(args.checkpoint, args.engine, size),
                                       size, args.profile)
     if args.output:

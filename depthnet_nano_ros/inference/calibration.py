@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depthnet_nano_ros.errors import brief
 from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.model.transforms import prepare_input
 
@@ -40,7 +41,13 @@ def images_from_bag(bag: str | Path, topic: str = DEFAULT_TOPIC,
     bag = Path(bag)
     if not bag.exists():
         raise InferenceError(f"calibration bag {bag} does not exist")
-    with AnyReader([bag]) as reader:
+    try:
+        reader = AnyReader([bag])
+        reader.open()
+    except Exception as exc:  # rosbags raises several unrelated types for broken bags
+        raise InferenceError(f"cannot read calibration bag {bag} ({brief(exc)}); pass a rosbag2 "
+                             "directory (metadata.yaml + mcap/sqlite3) or a ROS 1 .bag") from exc
+    try:
         conns = [c for c in reader.connections if c.topic == topic]
         if not conns:
             topics = sorted({c.topic for c in reader.connections})
@@ -57,6 +64,8 @@ def images_from_bag(bag: str | Path, topic: str = DEFAULT_TOPIC,
             count += 1
             if limit is not None and count >= limit:
                 return
+    finally:
+        reader.close()
 
 
 def calibration_batches(input_size: tuple[int, int], images: str | Path | None = None,

@@ -1,9 +1,10 @@
 """Cache of built artifacts (ONNX exports, TensorRT engines) keyed by everything they depend on.
 
 An artifact is valid only for the exact model weights, input size, precision, runtime version
-and (for engines) the GPU it was built on. Each artifact has a JSON sidecar holding its key;
-a missing, unreadable or different sidecar means the artifact is stale or foreign: it is never
-loaded, and cached ones are deleted and rebuilt.
+and (for engines) the GPU it was built on. Each artifact has a JSON sidecar holding its key and
+the sha256 of its bytes; a missing, unreadable or different sidecar means the artifact is stale
+or foreign, a different hash that it is corrupt: it is never loaded, and cached ones are
+deleted and rebuilt.
 """
 
 from __future__ import annotations
@@ -107,22 +108,44 @@ def key_mismatches(meta: dict[str, Any] | None, expected: ArtifactKey,
     return problems
 
 
+def content_problem(path: Path, data: bytes, meta: dict[str, Any] | None,
+                    require: bool = True) -> str | None:
+    """Why `data` (the bytes of `path`) does not match its sidecar's sha256; None when it does.
+
+    A sidecar without a hash (written before hashes existed) is a problem only with `require`.
+    """
+    want = (meta or {}).get("sha256")
+    if not want:
+        return (f"{path} has no content hash in its sidecar {sidecar_path(path).name}"
+                if require else None)
+    have = hashlib.sha256(data).hexdigest()
+    if have != want:
+        return (f"{path} is corrupt: its sha256 {have[:12]} differs from the {want[:12]} "
+                f"recorded in {sidecar_path(path).name} when it was built")
+    return None
+
+
 def write_artifact(path: Path, data: bytes, key: ArtifactKey,
                    extra: dict[str, Any] | None = None) -> Path:
     """Atomically write an artifact and then its sidecar (so a sidecar implies a whole file)."""
     sidecar_path(path).unlink(missing_ok=True)
     atomic_write_bytes(path, data)
-    meta = {**(extra or {}), **key.to_dict()}
+    meta = {**(extra or {}), **key.to_dict(), "sha256": hashlib.sha256(data).hexdigest()}
     atomic_write_bytes(sidecar_path(path), json.dumps(meta, indent=2).encode())
     return path
 
 
 def lookup(key: ArtifactKey, suffix: str, root: Path | None = None) -> Path | None:
-    """The cached artifact for `key`, or None; a stale or foreign one there is deleted."""
+    """The cached artifact for `key`, or None; a stale, foreign or corrupt one is deleted."""
     path = (root or cache_dir()) / key.kind / key.filename(suffix)
     if not path.is_file():
         return None
-    if key_mismatches(read_sidecar(path), key):
+    meta = read_sidecar(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = None
+    if data is None or key_mismatches(meta, key) or content_problem(path, data, meta):
         remove_artifact(path)
         return None
     return path

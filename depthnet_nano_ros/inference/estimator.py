@@ -1,7 +1,11 @@
 """DepthEstimator: one API over torch, onnxruntime, TensorRT and torch2trt.
 
     est = DepthEstimator.create(checkpoint=None, engine=None, backend="auto", precision="fp32")
-    pred = est.estimate(image_uint8_HxWx3, encoding="rgb8")   # pred.depth: HxW float32 metres
+    pred = est.estimate(image_uint8_HxWx3, encoding="rgb8", focal_px=fx)  # HxW float32 metres
+
+`focal_px` is the camera's horizontal focal length in pixels at the image's own resolution
+(CameraInfo P[0]); the network's metric output refers to `est.reference_focal_px` (px at the
+network input) and is rescaled by `model.focal.depth_scale` (`pred.depth_scale`).
 
 Pre-processing (resize + ImageNet normalization) and the output -> metres conversion are the
 model package's own functions, so every backend sees exactly what training saw.
@@ -9,6 +13,7 @@ model package's own functions, so every backend sees exactly what training saw.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,7 @@ from depthnet_nano_ros.inference.backends.base import Backend
 from depthnet_nano_ros.inference.backends.ort_backend import CpuOptions
 from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.model.depth_param import output_to_depth_np
+from depthnet_nano_ros.model.focal import depth_scale, kitti_reference_focal, network_focal_px
 from depthnet_nano_ros.model.transforms import check_input_size, prepare_input, resize_depth
 
 BACKEND_NAMES = ("auto", "torch", "onnxruntime", "tensorrt", "torch2trt")
@@ -37,6 +43,11 @@ class DepthPrediction:
 
     depth: np.ndarray
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: Factor applied to the network's depth for the caller's focal length (1.0 = unscaled).
+    depth_scale: float = 1.0
+
+
+_log = logging.getLogger(__name__)
 
 
 def _require_backend(backend: str) -> None:
@@ -63,12 +74,22 @@ class DepthEstimator:
     """A loaded network on one backend; `estimate` turns uint8 images into metres."""
 
     def __init__(self, engine: Backend, *, min_depth: float, max_depth: float,
-                 model_hash: str = "", source: str = "") -> None:
+                 model_hash: str = "", source: str = "",
+                 reference_focal_px: float | None = None,
+                 reference_width: int | None = None) -> None:
+        """`reference_focal_px` None = unknown: KITTI camera 2 at `reference_width` is assumed."""
         self._engine = engine
         self.min_depth = float(min_depth)
         self.max_depth = float(max_depth)
         self.model_hash = model_hash
         self.source = source
+        self.reference_focal_known = reference_focal_px is not None
+        #: Network input width the reference focal is expressed at (the training width).
+        self.reference_width = int(reference_width or engine.input_size[1])
+        #: Focal length (px, at the network input it was trained at) the output refers to.
+        self.reference_focal_px = (float(reference_focal_px) if reference_focal_px is not None
+                                   else kitti_reference_focal(self.reference_width))
+        self._noted: set[str] = set()
 
     @property
     def backend(self) -> str:
@@ -136,8 +157,39 @@ class DepthEstimator:
                           max_depth=max_depth, source=source,
                           cpu=CpuOptions(cpu_threads, cpu_spin))
 
-    def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> DepthPrediction:
-        """HxWx3 uint8 image (rgb8 or bgr8) -> HxW float32 depth in metres + timings."""
+    def focal_scale(self, focal_px: float | None, image_width: int) -> float:
+        """Depth factor for a camera with `focal_px` (px at `image_width`); 1.0 for None."""
+        if focal_px is None:
+            self._note_once("no-focal",
+                            "no camera focal length given: depth is unscaled, i.e. metric only "
+                            "for a camera with the training focal length "
+                            f"({self.reference_focal_px:.1f} px at network width "
+                            f"{self.reference_width}); pass focal_px (CameraInfo P[0])")
+            return 1.0
+        try:
+            f_net = network_focal_px(focal_px, image_width, self.input_size[1])
+            scale = depth_scale(f_net, self.reference_focal_px)
+        except ValueError as exc:
+            raise InferenceError(f"focal_px: {exc}") from exc
+        if not self.reference_focal_known:
+            self._note_once("unknown-reference",
+                            f"{self.source} does not record its training focal length: assuming "
+                            f"KITTI camera 2 ({self.reference_focal_px:.1f} px at network width "
+                            f"{self.reference_width}) for the metric rescaling")
+        return scale
+
+    def _note_once(self, what: str, text: str) -> None:
+        """Log `text` the first time this estimator meets situation `what`."""
+        if what not in self._noted:
+            self._noted.add(what)
+            _log.info(text)
+
+    def estimate(self, image: np.ndarray, encoding: str = "rgb8",
+                 focal_px: float | None = None) -> DepthPrediction:
+        """HxWx3 uint8 image (rgb8 or bgr8) -> HxW float32 depth in metres + timings.
+
+        `focal_px`: the camera's fx in pixels at this image's resolution (None: unscaled).
+        """
         t0 = time.perf_counter()
         if encoding not in ENCODINGS:
             raise InferenceError(f"unsupported encoding {encoding!r}; use one of {ENCODINGS} "
@@ -147,18 +199,24 @@ class DepthEstimator:
             desc = (f"shape {image.shape} dtype {image.dtype}" if isinstance(image, np.ndarray)
                     else type(image).__name__)
             raise InferenceError(f"expected an HxWx3 uint8 {encoding} image, got {desc}")
+        scale = self.focal_scale(focal_px, image.shape[1])
         rgb = np.ascontiguousarray(image[..., ::-1]) if encoding == "bgr8" else image
         x = prepare_input(rgb, self.input_size)
         t1 = time.perf_counter()
-        out = self._engine.run(x)
+        out = np.asarray(self._engine.run(x), dtype=np.float32)
         t2 = time.perf_counter()
-        depth = output_to_depth_np(np.asarray(out, dtype=np.float32)[0, 0], self.min_depth,
-                                   self.max_depth)
+        if out.ndim != 4 or out.shape[:2] != (1, 1) or min(out.shape) < 1:
+            raise InferenceError(f"{self.source} returned output of shape {out.shape}, expected "
+                                 "(1, 1, H, W) depth: it is not a depth model; export one with "
+                                 "`depthnet_nano export`")
+        depth = output_to_depth_np(out[0, 0], self.min_depth, self.max_depth)
+        if scale != 1.0:
+            depth *= np.float32(scale)
         depth = resize_depth(depth, image.shape[:2])
         t3 = time.perf_counter()
         return DepthPrediction(depth, {"preprocess": (t1 - t0) * 1e3,
                                        "inference": (t2 - t1) * 1e3,
-                                       "postprocess": (t3 - t2) * 1e3})
+                                       "postprocess": (t3 - t2) * 1e3}, scale)
 
     def __repr__(self) -> str:
         h, w = self.input_size

@@ -1,14 +1,16 @@
 """ONNX export: static shape, opset 17, BatchNorm folded, TensorRT-parser-friendly operators.
 
 The graph comes from torch's dynamo exporter (clean: no Identity/Shape plumbing) and carries
-its provenance in ``metadata_props`` (model hash, input size, depth range), which the
-estimator reads back so an exported file is self-describing.
+its provenance in ``metadata_props`` (model hash, input size, depth range, reference focal
+length), which the estimator reads back so an exported file is self-describing, and the sha256
+of its serialized graph (``graph_sha256``), verified on load so a corrupted file is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import logging
 import warnings
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from depthnet_nano_ros.errors import brief
 from depthnet_nano_ros.fileio import atomic_write_bytes
 from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION
 from depthnet_nano_ros.inference.errors import InferenceError
@@ -83,12 +86,24 @@ def export_onnx_bytes(model: nn.Module, input_size: tuple[int, int],
     meta = {"format_version": EXPORT_VERSION, "input_height": h, "input_width": w,
             "model": type(model).__name__, **(metadata or {})}
     del proto.metadata_props[:]
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = META_PREFIX + k, str(v)
+    set_metadata(proto, {META_PREFIX + k: str(v) for k, v in meta.items()
+                         if v is not None})
     proto.producer_name = "depthnet_nano_ros"
     onnx.checker.check_model(proto, full_check=True)
     return proto.SerializeToString()
+
+
+def graph_sha256(proto) -> str:
+    """sha256 of the serialized graph (nodes, initializers, inputs and outputs)."""
+    return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
+def set_metadata(proto, entries: dict[str, str]) -> None:
+    """Replace `proto`'s metadata_props with `entries` plus the graph's sha256."""
+    del proto.metadata_props[:]
+    for k, v in {**entries, META_PREFIX + "graph_sha256": graph_sha256(proto)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, str(v)
 
 
 def export_onnx(model: nn.Module, path: str | Path, input_size: tuple[int, int],
@@ -99,24 +114,33 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: tuple[int, int],
 
 def load_onnx(path: str | Path):
     """Read and check an ONNX file, with errors naming the file and the fix."""
-    import onnx
 
     path = Path(path)
     if not path.is_file():
         raise InferenceError(f"ONNX model {path} does not exist: export one with "
                              "`depthnet_nano export --format onnx --output PATH`")
-    data = path.read_bytes()
+    try:
+        proto = parse_onnx(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InferenceError(f"ONNX model {path} is truncated or corrupt ({exc}); re-export it "
+                             "with `depthnet_nano export --format onnx --output PATH`") from exc
+    return proto
+
+
+def parse_onnx(data: bytes):
+    """Parse and check serialized ONNX; ValueError (one line) when corrupt or hash-mismatched."""
+    import onnx
+
     try:
         proto = onnx.load_from_string(data)
         onnx.checker.check_model(proto)
     except Exception as exc:  # DecodeError, ValidationError, ...
-        raise InferenceError(
-            f"ONNX model {path} is truncated or corrupt ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export it with "
-            "`depthnet_nano export --format onnx`"
-        ) from exc
+        raise ValueError(brief(exc)) from exc
     if not proto.graph.node:
-        raise InferenceError(f"ONNX model {path} has an empty graph; re-export it")
+        raise ValueError("empty graph")
+    want = onnx_metadata(proto).get("graph_sha256")
+    if want is not None and graph_sha256(proto) != want:
+        raise ValueError("its graph does not match the sha256 recorded at export")
     return proto
 
 
@@ -126,15 +150,34 @@ def onnx_metadata(proto) -> dict[str, str]:
             if p.key.startswith(META_PREFIX)}
 
 
-def onnx_input_size(proto) -> tuple[int, int]:
-    """Static (h, w) of the model's image input; InferenceError when not 1x3xHxW static."""
-    inp = proto.graph.input[0]
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in inp.type.tensor_type.shape.dim]
-    if len(dims) != 4 or dims[1] != 3 or None in dims[2:]:
-        raise InferenceError(f"ONNX input {inp.name!r} has shape {dims}; expected a static "
-                             "1x3xHxW image input (export with depthnet_nano export)")
-    return int(dims[2]), int(dims[3])
+def _dims(value_info) -> list[int | str | None]:
+    """Dimensions of a graph input/output (int, symbolic name, or None)."""
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def onnx_input_size(proto, path: str | Path = "ONNX model") -> tuple[int, int]:
+    """Static (h, w) of a depth model: one 1x3xHxW input, one 1x1xHxW output; else InferenceError.
+
+    `path` names the file in the error.
+    """
+    inits = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in inits]
+    outputs = list(proto.graph.output)
+    fix = "it is not a DepthNet Nano depth model; export one with `depthnet_nano export`"
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise InferenceError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; "
+                             f"expected one image input and one depth output: {fix}")
+    dims, out = _dims(inputs[0]), _dims(outputs[0])
+    if len(dims) != 4 or dims[0] != 1 or dims[1] != 3 or not all(
+            isinstance(d, int) and d > 0 for d in dims[2:]):
+        raise InferenceError(f"{path}: input {inputs[0].name!r} has shape {dims}; expected a "
+                             f"static 1x3xHxW image: {fix}")
+    h, w = int(dims[2]), int(dims[3])
+    if out != [1, 1, h, w]:
+        raise InferenceError(f"{path}: output {outputs[0].name!r} has shape {out}; expected "
+                             f"[1, 1, {h}, {w}] (depth at the input size): {fix}")
+    return h, w
 
 
 def disallowed_ops(proto, allowed: frozenset[str] = ALLOWED_OPS) -> set[str]:
@@ -153,7 +196,7 @@ def cached_onnx_bytes(model: nn.Module, input_size: tuple[int, int], model_hash:
     from depthnet_nano_ros.inference.engine_cache import ArtifactKey, lookup, write_artifact
 
     key = ArtifactKey("onnx", model_hash, tuple(input_size), "fp32", onnx_runtime_tag())
-    hit = lookup(key, ".onnx")
+    hit = lookup(key, ".onnx")  # a stale or corrupt entry is deleted there: rebuilt below
     if hit is not None:
         try:
             return hit.read_bytes()

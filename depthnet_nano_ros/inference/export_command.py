@@ -7,6 +7,8 @@ from pathlib import Path
 
 from depthnet_nano_ros.inference.errors import InferenceError
 
+SUFFIXES = {"onnx": ".onnx", "tensorrt": ".engine", "torch2trt": ".pth"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `export`."""
@@ -46,12 +48,17 @@ def run(args: argparse.Namespace) -> int:
     from depthnet_nano_ros.inference.export import export_onnx_bytes
     from depthnet_nano_ros.model.checkpoint import load_checkpoint
 
+    out = Path(args.output)
+    if out.is_dir():
+        raise InferenceError(f"--output {out} is a directory; name the file to write, e.g. "
+                             f"{out / ('model' + SUFFIXES[args.format])}")
     model, info = load_checkpoint(args.checkpoint)
     size = _size(args, tuple(info.input_size))
-    out = Path(args.output)
     mhash = model_hash(model)
     meta = {"model_hash": mhash, "min_depth": info.model_config.min_depth,
-            "max_depth": info.model_config.max_depth, "checkpoint_sha256": info.sha256}
+            "max_depth": info.model_config.max_depth, "checkpoint_sha256": info.sha256,
+            "focal_px": info.focal_px,
+            "focal_width": int(info.input_size[1]) if info.focal_px is not None else None}
     if args.format != "onnx":
         missing = missing_requirements(args.format)
         if missing:
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             from depthnet_nano_ros.inference.tensorrt_build import cached_engine
 
             cached_engine(onnx_bytes, mhash, size, args.precision, calib_batches=batches,
-                          workspace_mb=args.workspace_mb, output=out)
+                          workspace_mb=args.workspace_mb, output=out,
+                          metadata={k: v for k, v in meta.items() if v is not None})
         elif args.precision == "int8":
             from depthnet_nano_ros.inference.quantize import quantize_int8
 

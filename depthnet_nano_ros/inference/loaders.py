@@ -56,17 +56,21 @@ def from_checkpoint(cls: type[DepthEstimator], checkpoint: str | Path | None, ba
     cfg = info.model_config
     return from_model(cls, model, size or tuple(info.input_size), backend, precision,
                       min_depth=cfg.min_depth, max_depth=cfg.max_depth, source=str(info.path),
-                      cpu=cpu)
+                      cpu=cpu, reference_focal_px=info.focal_px,
+                      reference_width=int(info.input_size[1]))
 
 
 def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int], backend: str,
                precision: str, *, min_depth: float, max_depth: float,
-               source: str, cpu: CpuOptions = DEFAULT_CPU) -> DepthEstimator:
+               source: str, cpu: CpuOptions = DEFAULT_CPU,
+               reference_focal_px: float | None = None,
+               reference_width: int | None = None) -> DepthEstimator:
     """Put an in-memory network on `backend` (ONNX export / engine build cached by hash)."""
     resolved = _resolve(backend)
     mhash = model_hash(model)
     common = {"min_depth": min_depth, "max_depth": max_depth, "model_hash": mhash,
-              "source": source}
+              "source": source, "reference_focal_px": reference_focal_px,
+              "reference_width": reference_width}
     if resolved == "torch":
         from depthnet_nano_ros.inference.backends.torch_backend import TorchBackend
 
@@ -140,10 +144,22 @@ def from_engine(cls: type[DepthEstimator], path: Path, checkpoint: str | Path | 
 
         eng = Torch2trtBackend.load(path, model_hash=expected_hash)
     _check_requested_size(path, eng.input_size, size)
-    meta = eng.metadata
-    return cls(eng, min_depth=float(meta.get("min_depth", 1.0)),
-               max_depth=float(meta.get("max_depth", 80.0)),
-               model_hash=str(meta.get("model_hash", "")), source=str(path))
+    return cls(eng, **engine_fields(eng.metadata, path))
+
+
+def engine_fields(meta: dict, path: Path) -> dict:
+    """DepthEstimator keyword arguments from an exported artifact's metadata."""
+    focal, width = meta.get("focal_px"), meta.get("focal_width")
+    try:
+        focal = float(focal) if focal not in (None, "", "None") else None
+        width = int(width) if width not in (None, "", "None") else None
+    except (TypeError, ValueError) as exc:
+        raise InferenceError(f"{path} has unreadable focal metadata ({exc}); re-export it with "
+                             "`depthnet_nano export`") from exc
+    return {"min_depth": float(meta.get("min_depth", 1.0)),
+            "max_depth": float(meta.get("max_depth", 80.0)),
+            "model_hash": str(meta.get("model_hash", "")), "source": str(path),
+            "reference_focal_px": focal, "reference_width": width}
 
 
 def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: str,
@@ -154,16 +170,14 @@ def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: 
 
     proto = load_onnx(path)
     meta = onnx_metadata(proto)
-    have = onnx_input_size(proto)
+    have = onnx_input_size(proto, path)
     _check_requested_size(path, have, size)
     mhash = meta.get("model_hash", "")
     if expected_hash is not None and mhash != expected_hash:
         raise InferenceError(f"{path} was exported from different weights (model hash "
                              f"{mhash[:12] or 'unknown'} != checkpoint's {expected_hash[:12]}); "
                              "re-export it from this checkpoint")
-    common = {"min_depth": float(meta.get("min_depth", 1.0)),
-              "max_depth": float(meta.get("max_depth", 80.0)), "model_hash": mhash,
-              "source": str(path)}
+    common = engine_fields(meta, path)
     data = path.read_bytes()
     if resolved == "onnxruntime":
         if precision == "fp16":  # int8 files carry their own precision

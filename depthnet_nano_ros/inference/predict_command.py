@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="checkpoint (default: the reference one)")
     parser.add_argument("--engine", help="exported .onnx / .engine / torch2trt .pth instead")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    parser.add_argument("--focal-px", type=float, help="camera fx in pixels at the images' "
+                        "resolution, for metric depth of a camera other than the training one "
+                        "(default: unscaled)")
     parser.add_argument("--vmin", type=float, help="colour scale start, metres (default: 2nd "
                         "percentile of each map)")
     parser.add_argument("--vmax", type=float, help="colour scale end, metres (default: 98th "
@@ -28,12 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8, with an InferenceError naming unreadable files."""
+    from PIL import Image
+
     from depthnet_nano_ros.fileio import read_rgb
 
     try:
         return read_rgb(path)
-    except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
-        raise InferenceError(f"cannot read image {path}: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        # PIL's UnidentifiedImageError is an OSError
+        raise InferenceError(f"cannot read image {path} ({exc}); pass a PNG or JPEG "
+                             "image file") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,14 +52,18 @@ def run(args: argparse.Namespace) -> int:
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     paths = [Path(p) for p in args.images]
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InferenceError(f"--output {out_dir} is an existing file; give a folder for the "
+                             "<stem>.npy and <stem>.png files")
     for p in paths:
         if not p.is_file():
             raise InferenceError(f"image {p} does not exist")
+        _load_rgb(p)  # every image readable before anything is written
     est = DepthEstimator.create(args.checkpoint, args.engine, args.backend, args.precision)
-    out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        pred = est.estimate(_load_rgb(path))
+        pred = est.estimate(_load_rgb(path), focal_px=args.focal_px)
         depth = pred.depth
         lo = args.vmin if args.vmin is not None else float(np.percentile(depth, 2))
         hi = args.vmax if args.vmax is not None else float(np.percentile(depth, 98))

@@ -23,6 +23,7 @@ def quantize_int8(onnx_bytes: bytes, batches: list[np.ndarray], *,
         quantize_static,
     )
 
+    from depthnet_nano_ros.inference.export import set_metadata
     from depthnet_nano_ros.inference.graph_opt import optimize_for_cpu
 
     class Reader(CalibrationDataReader):
@@ -49,8 +50,5 @@ def quantize_int8(onnx_bytes: bytes, batches: list[np.ndarray], *,
                         per_channel=True, calibrate_method=methods[method],
                         extra_options={"CalibPercentile": 99.999})
         out = onnx.load(dst)
-    del out.metadata_props[:]
-    for k, v in {**meta, "depthnet_nano.precision": "int8"}.items():
-        p = out.metadata_props.add()
-        p.key, p.value = k, v
+    set_metadata(out, {**meta, "depthnet_nano.precision": "int8"})
     return out.SerializeToString()

@@ -169,13 +169,15 @@ def build_engine(onnx_bytes: bytes, precision: str, *, calib_batches: list[np.nd
 
 def cached_engine(onnx_bytes: bytes, model_hash: str, input_size: tuple[int, int],
                   precision: str, *, calib_batches: list[np.ndarray] | None = None,
-                  workspace_mb: int = DEFAULT_WORKSPACE_MB, output: Path | None = None) -> Path:
+                  workspace_mb: int = DEFAULT_WORKSPACE_MB, output: Path | None = None,
+                  metadata: dict | None = None) -> Path:
     """An engine for this exact model/GPU/TensorRT from the cache, building it on a miss.
 
     A cached engine whose key differs (other GPU, TensorRT version or model) is deleted and
     rebuilt, never loaded. int8 with `calib_batches` always calibrates on them and rebuilds
     (the key does not hold the frames); int8 without frames reuses the cached engine or the
-    last calibration. With `output`, the engine (and its sidecar) is also written there.
+    last calibration. With `output`, the engine (and its sidecar, plus `metadata` such as the
+depth range and reference focal) is also written there.
     """
     key = engine_key(model_hash, input_size, precision)
     recalibrate = precision == "int8" and bool(calib_batches)
@@ -192,6 +194,7 @@ def cached_engine(onnx_bytes: bytes, model_hash: str, input_size: tuple[int, int
     if output is not None:
         from depthnet_nano_ros.inference.engine_cache import read_sidecar
 
-        write_artifact(Path(output), path.read_bytes(), key, read_sidecar(path))
+        extra = {k: v for k, v in (read_sidecar(path) or {}).items() if k != "sha256"}
+        write_artifact(Path(output), path.read_bytes(), key, {**extra, **(metadata or {})})
         return Path(output)
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.model.complexity import count_complexity, netscore
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
 from depthnet_nano_ros.model.transforms import check_input_size
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         h, w = check_input_size((args.height, args.width))
     except ValueError as exc:
-        raise SystemExit(f"depthnet_nano info: error: {exc}") from exc
+        raise DepthNetNanoError(f"{exc} (--height/--width)") from exc  # one line, exit 2
     c = count_complexity(DepthNetNano(), (1, 3, h, w))
     score = netscore(args.accuracy, c.params, c.macs)
     if args.json:

@@ -27,7 +27,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from depthnet_nano_ros.errors import DepthNetNanoError
-from depthnet_nano_ros.geometry.camera import Intrinsics, intrinsics_from_camera_info
+from depthnet_nano_ros.geometry.camera import (
+    Intrinsics,
+    focal_from_camera_info,
+    intrinsics_from_camera_info,
+)
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.colormap import colorize
 from depthnet_nano_ros.geometry.image_codec import (
@@ -97,6 +101,8 @@ class DepthNode(Node):
         self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
         self._stats = NodeStats()
         self._camera_info: CameraInfo | None = None
+        self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
+        self._said_unscaled = False
 
         out_qos = cfg.output_qos
         self._depth_pub = self.create_publisher(Image, "depth", out_qos)
@@ -153,6 +159,11 @@ class DepthNode(Node):
                 self.resolve_topic_name(self._image_topic)}
         info.update({f"cpu_{k}": str(v).lower() for k, v in
                      self._estimator.cpu_settings.items()})
+        scale = self._depth_scale
+        info["reference_focal_px"] = (f"{self._estimator.reference_focal_px:.2f}"
+                                      + ("" if self._estimator.reference_focal_known
+                                         else " (assumed KITTI)"))
+        info["depth_scale"] = "none yet" if scale is None else f"{scale:.4f}"
         status = self._stats.status(
             f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
             self._slot.received, self._slot.dropped + self._results.dropped, info,
@@ -203,12 +214,28 @@ class DepthNode(Node):
             self._reject(f"camera_info: {exc}", kind="bad_camera_info")
             return None
 
+    def _focal(self, image_width: int) -> float | None:
+        """fx (px) of the latest CameraInfo for this image width; None (said once) without one."""
+        info = self._camera_info
+        fx = None if info is None else focal_from_camera_info(info.p, info.k, info.width,
+                                                              image_width)
+        if fx is None and not self._said_unscaled:
+            self._said_unscaled = True
+            est = self._estimator
+            self.get_logger().info(
+                f"no usable CameraInfo on {self.resolve_topic_name('camera_info')} yet: depth is "
+                f"unscaled (metric for a camera whose focal length is {est.reference_focal_px:.1f}"
+                f" px at network width {est.reference_width}); it follows the camera's P[0] once "
+                "one arrives")
+        return fx
+
     def _infer(self, msg: Image | CompressedImage) -> None:
         """Stage 1: decode and estimate; hands the result to the publishing stage."""
         t0 = time.perf_counter()
         image, order = self._decode(msg)
         t = {"decode": (time.perf_counter() - t0) * 1e3}
-        pred = self._estimator.estimate(image, order)
+        pred = self._estimator.estimate(image, order, focal_px=self._focal(image.shape[1]))
+        self._depth_scale = pred.depth_scale
         t.update(pred.timings_ms)
         self._results.put(_Result(msg.header, image, order, pred.depth, t))
 

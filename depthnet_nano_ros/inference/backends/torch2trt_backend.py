@@ -71,9 +71,12 @@ class Torch2trtBackend:
         """Write the TRTModule state and its key atomically."""
         import io
 
+        from depthnet_nano_ros.model.checkpoint import state_sha256
+
+        state = self.module.state_dict()
         buf = io.BytesIO()
-        torch.save({"format": FORMAT, "metadata": self.metadata,
-                    "state_dict": self.module.state_dict()}, buf)
+        torch.save({"format": FORMAT, "metadata": self.metadata, "state_dict": state,
+                    "sha256": state_sha256(state)}, buf)
         return atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod
@@ -89,6 +92,12 @@ class Torch2trtBackend:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise InferenceError(f"{path} is not a depthnet_nano torch2trt file; create one with "
                                  "`depthnet_nano export --format torch2trt`")
+        from depthnet_nano_ros.model.checkpoint import state_sha256
+
+        if payload.get("sha256") and state_sha256(payload["state_dict"]) != payload["sha256"]:
+            raise InferenceError(f"{path} is corrupt: its engine does not match the sha256 "
+                                 "recorded when it was saved; rebuild it with `depthnet_nano "
+                                 "export --format torch2trt --output PATH`")
         meta = payload["metadata"]
         size = tuple(meta["input_size"])
         expected = cls._key(model_hash or meta.get("model_hash", ""), size, meta["precision"])

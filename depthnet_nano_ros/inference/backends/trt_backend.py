@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from depthnet_nano_ros.inference.engine_cache import read_sidecar, require_match
+from depthnet_nano_ros.inference.engine_cache import content_problem, read_sidecar, require_match
 from depthnet_nano_ros.inference.errors import InferenceError
 
 MACHINE_FIELDS = ("kind", "runtime", "device", "compute_capability")
@@ -34,7 +34,12 @@ class TrtBackend:
                               (meta or {}).get("precision", "fp32"))
         fields = MACHINE_FIELDS + (("model_hash",) if model_hash else ())
         require_match(path, meta, expected, fields)
-        return cls(path.read_bytes(), meta or {}, source=path)
+        data = path.read_bytes()
+        problem = content_problem(path, data, meta, require=False)  # old engines load
+        if problem:
+            raise InferenceError(f"{problem}; rebuild it with `depthnet_nano export --format "
+                                 "tensorrt --output PATH`")
+        return cls(data, meta or {}, source=path)
 
     def __init__(self, engine_bytes: bytes, metadata: dict[str, Any], *,
                  source: str | Path = "engine") -> None:
