@@ -23,6 +23,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -32,6 +33,7 @@ from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.colormap import colorize
 from depthnet_nano_ros.geometry.image_codec import (
     array_to_image_fields,
+    check_pixels,
     color_from_image,
     decode_compressed,
 )
@@ -47,6 +49,7 @@ from depthnet_nano_ros.ros.node_parameters import (
     config_from_values,
     declare_all,
 )
+from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
 
 __all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
 
@@ -115,9 +118,10 @@ class DepthNode(Node):
         self._results: LatestFrameSlot[_Result] = LatestFrameSlot()
         self._stop = threading.Event()
         self._workers = [
-            threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer"),
+            threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer",
+                             daemon=True),  # daemon: never keeps a half-started node alive
             threading.Thread(target=self._loop, args=(self._results, self._publish),
-                             name="publish")]
+                             name="publish", daemon=True)]
         for worker in self._workers:
             worker.start()
         h, w = self._estimator.input_size
@@ -143,7 +147,8 @@ class DepthNode(Node):
         self._cfg = dataclasses.replace(
             self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
             decimation=values["cloud.decimation"], color=values["cloud.color"],
-            colormap_min=values["colormap.min"], colormap_max=values["colormap.max"])
+            colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
+            max_pixels=values["input.max_pixels"])
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -186,9 +191,10 @@ class DepthNode(Node):
                                       f"{reason}", throttle_duration_sec=throttle)
 
     def _decode(self, msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
-        """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8")."""
+        """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8"), size-limited."""
         if isinstance(msg, CompressedImage):
-            return decode_compressed(msg.format, msg.data), "rgb8"
+            return decode_compressed(msg.format, msg.data, self._cfg.max_pixels), "rgb8"
+        check_pixels(msg.width, msg.height, self._cfg.max_pixels)
         return color_from_image(msg.encoding, msg.height, msg.width, msg.step,
                                 msg.is_bigendian, msg.data)
 
@@ -269,22 +275,30 @@ class DepthNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Console entry point: spin until SIGINT/SIGTERM, then shut everything down."""
     keep_freed_memory()
-    rclpy.init(args=args)
+    STOP.install()  # no-op if the entry point did; rclpy installs none (stop_signals.py)
     node: DepthNode | None = None
-    executor = SingleThreadedExecutor()
+    executor: SingleThreadedExecutor | None = None
     rc = 0
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        STOP.check("rclpy.init")
+        executor = SingleThreadedExecutor()
         node = DepthNode()
+        STOP.check("model loading")
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        STOP.urgent = False
+        while not STOP.requested.is_set():
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException, StopRequested):
         pass
     except DepthNetNanoError as exc:
         rclpy.logging.get_logger("depth_node").fatal(str(exc))
         rc = 2
     finally:
+        STOP.urgent = False
         if node is not None:
             node.destroy_node()
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
         rclpy.try_shutdown()
     return rc

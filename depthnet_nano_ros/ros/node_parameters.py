@@ -47,6 +47,9 @@ PARAMETERS: tuple[Param, ...] = (
           "false = they sleep (kinder to other processes on a busy CPU)", read_only=True),
     Param("input.compressed", False, "subscribe image/compressed (jpeg/png) instead of image",
           read_only=True),
+    Param("input.max_pixels", 16_777_216, "largest accepted input (width x height; a "
+          "compressed image's declared size is checked before decoding); larger ones are "
+          "skipped as bad_input"),
     Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
     Param("depth.max", 80.0, "metres; depth above it is published as NaN"),
     Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
@@ -79,6 +82,7 @@ class NodeConfig:
     cpu_threads: int | None
     cpu_spin: bool
     compressed: bool
+    max_pixels: int
     min_depth: float
     max_depth: float
     decimation: int
@@ -107,6 +111,9 @@ def check_dynamic(values: dict[str, Any]) -> None:
     lo, hi = values["depth.min"], values["depth.max"]
     if not 0 <= lo < hi:
         raise NodeConfigError(f"depth.min={lo} / depth.max={hi}: need 0 <= depth.min < depth.max")
+    if values["input.max_pixels"] < 1:
+        raise NodeConfigError(f"input.max_pixels={values['input.max_pixels']}: use a pixel "
+                              "count >= 1 (default 16777216 = 4096 x 4096)")
     if values["cloud.decimation"] < 1:
         raise NodeConfigError(f"cloud.decimation={values['cloud.decimation']}: use 1, 2, 4, ...")
     if not values["colormap.min"] < values["colormap.max"]:
@@ -133,6 +140,7 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
         backend=values["model.backend"], precision=values["model.precision"],
         input_size=(h, w) if h else None, cpu_threads=values["model.cpu_threads"] or None,
         cpu_spin=values["model.cpu_spin"], compressed=values["input.compressed"],
+        max_pixels=values["input.max_pixels"],
         min_depth=values["depth.min"], max_depth=values["depth.max"],
         decimation=values["cloud.decimation"], color=values["cloud.color"],
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
