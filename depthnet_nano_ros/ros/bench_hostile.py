@@ -198,9 +198,18 @@ def run_fuzz(args: argparse.Namespace) -> dict[str, Any]:
             img = _fill(CompressedImage() if case.kind == "compressed" else Image(),
                         case.fields)
             img.header.stamp, img.header.frame_id = Time(sec=sec), "camera"
-            (cmp_pub if case.kind == "compressed" else image_pub).publish(img)
+            pub = cmp_pub if case.kind == "compressed" else image_pub
+
+            def resend(ns=ns, msg=msg if info else None, img=img, pub=pub) -> None:
+                """Again, for an info that arrived after its image (topics are not ordered)."""
+                if msg is not None:
+                    info_pubs[ns].publish(msg)
+                pub.publish(img)
+
+            pub.publish(img)
             sent[ns] += 1
-            verdict = _await_case(rig, outs[ns], ns, case, sec, before, args.case_timeout)
+            verdict = _await_case(rig, outs[ns], ns, case, sec, before, args.case_timeout,
+                                  resend)
             if verdict == "crash":
                 faults["crashes"] += 1
                 problems.append(f"{case.label}: node {rig.dead()} died")
@@ -230,20 +239,20 @@ def run_fuzz(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _await_case(rig: _Rig, out: _Outputs, ns: str, case: FuzzCase, sec: int,
-                before: dict[str, int], timeout: float) -> dict[str, int] | str:
+                before: dict[str, int], timeout: float,
+                resend: Callable[[], None]) -> dict[str, int] | str:
     """Wait until the node accounted for the case; its fault counts (or "crash")."""
     def settled() -> bool:
         d = rig.diag[ns]
         c = {k: int(d[k]) for k in COUNTERS}
         done = c["received"] > before["received"] and c["received"] == sum(
             c[k] for k in ("processed", "dropped", "bad_input", "errors"))
-        if done and case.valid:
-            done = bool(out.get("depth", sec))
-            if case.info_ok:
-                done = done and bool(out.get("depth/camera_info", sec))
-        return done
+        return done and (not case.valid or bool(out.get("depth", sec)))
 
     ok = rig.spin_until(settled, timeout)
+    if ok and case.valid and case.info_ok and not out.get("depth/camera_info", sec):
+        resend()  # its CameraInfo came after the image; now it is the latest one
+        ok = rig.spin_until(lambda: bool(out.get("depth/camera_info", sec)), timeout)
     if rig.dead():
         return "crash"
     if not ok:
@@ -258,7 +267,7 @@ def _await_case(rig: _Rig, out: _Outputs, ns: str, case: FuzzCase, sec: int,
             bad_p = np.asarray(case.info["p"], dtype=np.float64)
             used_bad = any(np.array_equal(np.asarray(m.p), bad_p, equal_nan=True) for m in infos)
             wrong += used_bad or bool("points" in out.by and out.get("points", sec) and not infos)
-        misclassified = int(c["processed"] != 1)
+        misclassified = int(c["processed"] < 1 or c["bad_input"] > 0)
     else:
         wrong += bool(depth)
         misclassified = int(c["bad_input"] != 1)

@@ -49,6 +49,7 @@ from depthnet_nano_ros.ros.node_parameters import (
     config_from_values,
     declare_all,
 )
+from depthnet_nano_ros.ros.qos_watch import QosWatch
 from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
 
 __all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
@@ -100,17 +101,19 @@ class DepthNode(Node):
         self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
         self._stats = NodeStats()
         self._camera_info: CameraInfo | None = None
+        self._watch = QosWatch(self, self._stats.problem, cfg.warn_throttle)
 
-        out_qos = cfg.output_qos
-        self._depth_pub = self.create_publisher(Image, "depth", out_qos)
-        self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
-        self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
-        self._points_pub = self.create_publisher(PointCloud2, "points", out_qos)
+        self._depth_pub = self._output(Image, "depth")
+        self._info_pub = self._output(CameraInfo, "depth/camera_info")
+        self._colored_pub = self._output(Image, "depth/colored")
+        self._points_pub = self._output(PointCloud2, "points")
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_type, self._image_topic = ((CompressedImage, "image/compressed") if cfg.compressed
                                          else (Image, "image"))
-        self.create_subscription(image_type, self._image_topic, self._slot.put, cfg.input_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, cfg.input_qos)
+        for msg_type, topic, callback in ((image_type, self._image_topic, self._slot.put),
+                                          (CameraInfo, "camera_info", self._on_camera_info)):
+            self.create_subscription(msg_type, topic, callback, cfg.input_qos, event_callbacks=(
+                self._watch.subscription(topic, cfg.input_qos, "qos.input.reliability")))
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
 
         # Two stages, each fed by a latest-wins slot: inference of frame n+1 overlaps the
@@ -131,6 +134,12 @@ class DepthNode(Node):
         self.get_logger().info(
             f"ready: {self._estimator.backend} backend{on_cpu}, network input {h}x{w}, "
             f"subscribed to {self.resolve_topic_name(self._image_topic)}")
+
+    def _output(self, msg_type: type, topic: str) -> Any:
+        """A publisher with QoS qos.output.* whose incompatible subscribers are reported."""
+        qos = self._cfg.output_qos
+        return self.create_publisher(msg_type, topic, qos, event_callbacks=self._watch.publisher(
+            topic, qos, "qos.output.reliability"))
 
     # -- callbacks (executor thread) ------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -158,6 +167,8 @@ class DepthNode(Node):
                 self.resolve_topic_name(self._image_topic)}
         info.update({f"cpu_{k}": str(v).lower() for k, v in
                      self._estimator.cpu_settings.items()})
+        info["input"] = self._watch.check_input(self._slot.received, info["image_topic"],
+                                                self._cfg.input_timeout)
         status = self._stats.status(
             f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
             self._slot.received, self._slot.dropped + self._results.dropped, info,

@@ -145,7 +145,7 @@ def _bad_encoding(rng: np.random.Generator) -> FuzzCase:
     h, w = _size(rng)
     f = _raw(rng, h, w, "rgb8")
     f["encoding"] = str(rng.choice(["yuv422", "16UC1", "32FC1", "", "bayer_rggb8", "RGB8",
-                                    "rgb8\x00", "mono16", "x" * 300]))
+                                    "rgb 8", "mono16", "x" * 300]))
     return FuzzCase("image", f"encoding {f['encoding'][:12]!r}", f, False)
 
 

@@ -66,6 +66,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("diagnostics.period", 1.0, "seconds between /diagnostics messages", read_only=True),
     Param("diagnostics.warn_throttle", 5.0,
           "seconds between repeated warnings about bad input", read_only=True),
+    Param("diagnostics.input_timeout", 5.0, "seconds without an input image before a one-time "
+          "warning (saying whether a publisher is matched); 0 = never", read_only=True),
 )
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 
@@ -93,6 +95,7 @@ class NodeConfig:
     output_qos: QoSProfile
     diagnostics_period: float
     warn_throttle: float
+    input_timeout: float
 
 
 def make_qos(reliability: str, depth: int, what: str) -> QoSProfile:
@@ -130,6 +133,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     if values["model.cpu_threads"] < 0:
         raise NodeConfigError(f"model.cpu_threads={values['model.cpu_threads']}: use a number "
                               "of threads >= 1, or 0 for one per physical core")
+    if values["diagnostics.input_timeout"] < 0:
+        raise NodeConfigError(f"diagnostics.input_timeout={values['diagnostics.input_timeout']}"
+                              ": use seconds >= 0 (0 = no warning)")
     if (h == 0) != (w == 0):
         raise NodeConfigError(
             f"model.input_height={h} and model.input_width={w}: set both (multiples of 32) or "
@@ -150,6 +156,7 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
                             "qos.output"),
         diagnostics_period=values["diagnostics.period"],
         warn_throttle=values["diagnostics.warn_throttle"],
+        input_timeout=values["diagnostics.input_timeout"],
     )
 
 
