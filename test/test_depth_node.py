@@ -273,6 +273,32 @@ def test_runtime_parameters_full_resolution_colour_cloud(rig, kitti):
     assert all(r.successful for r in _set(rig, cloud__decimation=4, cloud__color=False))
 
 
+def test_16uc1_millimetres_with_a_consistent_cloud(rig, checkpoint, kitti):
+    (r,) = _set(rig, depth__encoding="16UC3")
+    assert not r.successful and "16UC1" in r.reason
+    assert all(r.successful for r in _set(rig, depth__encoding="16UC1", depth__min=1.0))
+    try:
+        depth_msg, cloud = rig.send(rig.frame(0), wait_for=(rig.points,))
+    finally:
+        assert all(r.successful for r in _set(rig, depth__encoding="32FC1", depth__min=40.0))
+    assert (depth_msg.encoding, depth_msg.step, depth_msg.is_bigendian) == (
+        "16UC1", 2 * KITTI_SIZE[1], 0)
+    mm = np.frombuffer(depth_msg.data, "<u2").reshape(KITTI_SIZE)
+    ref = _reference_depth(checkpoint, kitti["rgb"][0])
+    hi = min(NODE_YAML["depth"]["max"], 65.535)  # 16UC1 holds at most 65.535 m
+    edge = (np.abs(ref - 1.0) < 1e-2) | (np.abs(ref - hi) < 1e-2)
+    inside = (ref >= 1.0) & (ref <= hi) & ~edge
+    assert inside.any() and (ref > hi + 1e-2).any(), "seeded model: both cases"
+    assert (mm[~inside & ~edge] == 0).all()  # 0 = invalid (REP 118), also beyond 65.535 m
+    np.testing.assert_allclose(mm[inside], ref[inside] * 1000, rtol=1e-3, atol=0.5)
+    # points are made from the millimetres as published (what depth_image_proc would compute)
+    k = NODE_YAML["cloud"]["decimation"]
+    z = np.frombuffer(cloud.data, "<f4").reshape(*mm[::k, ::k].shape, 3)[:, :, 2]
+    sub = mm[::k, ::k]
+    np.testing.assert_array_equal(z[sub > 0], sub[sub > 0].astype(np.float32) * np.float32(1e-3))
+    assert np.isnan(z[sub == 0]).all()
+
+
 def test_invalid_parameter_changes_are_refused(rig):
     (r,) = _set(rig, depth__min=90.0)  # above depth.max = 79.5
     assert not r.successful and "depth.min" in r.reason

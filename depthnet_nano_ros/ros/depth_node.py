@@ -31,6 +31,7 @@ from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.geometry.camera import Intrinsics, intrinsics_from_camera_info
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.colormap import colorize
+from depthnet_nano_ros.geometry.depth_encoding import encode_depth
 from depthnet_nano_ros.geometry.image_codec import (
     array_to_image_fields,
     check_pixels,
@@ -157,7 +158,7 @@ class DepthNode(Node):
             self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
             decimation=values["cloud.decimation"], color=values["cloud.color"],
             colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
-            max_pixels=values["input.max_pixels"])
+            max_pixels=values["input.max_pixels"], depth_encoding=values["depth.encoding"])
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -239,7 +240,8 @@ class DepthNode(Node):
         camera = self._intrinsics(depth.shape)
         if camera is not None:
             self._info_pub.publish(camera_info_for(camera[0], r.header))
-        self._depth_pub.publish(image_msg(r.header, depth, "32FC1"))
+        encoded, depth = encode_depth(depth, cfg.depth_encoding)  # depth: as consumers read it
+        self._depth_pub.publish(image_msg(r.header, encoded, cfg.depth_encoding))
         t2 = time.perf_counter()
         t["publish_depth"] = (t2 - t1) * 1e3
         outputs = []

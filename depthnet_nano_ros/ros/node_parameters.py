@@ -10,6 +10,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.geometry.depth_encoding import DEPTH_ENCODINGS
 
 
 class NodeConfigError(DepthNetNanoError):
@@ -52,6 +53,8 @@ PARAMETERS: tuple[Param, ...] = (
           "skipped as bad_input"),
     Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
     Param("depth.max", 80.0, "metres; depth above it is published as NaN"),
+    Param("depth.encoding", "32FC1", "32FC1 (metres, NaN invalid) | 16UC1 (millimetres, 0 "
+          "invalid, at most 65.535 m; REP 118); points and scan use the encoded depth"),
     Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
     Param("cloud.color", False, "add a packed 'rgb' field from the input image to points"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
@@ -87,6 +90,7 @@ class NodeConfig:
     max_pixels: int
     min_depth: float
     max_depth: float
+    depth_encoding: str
     decimation: int
     color: bool
     colormap_min: float
@@ -114,6 +118,9 @@ def check_dynamic(values: dict[str, Any]) -> None:
     lo, hi = values["depth.min"], values["depth.max"]
     if not 0 <= lo < hi:
         raise NodeConfigError(f"depth.min={lo} / depth.max={hi}: need 0 <= depth.min < depth.max")
+    if values["depth.encoding"] not in DEPTH_ENCODINGS:
+        raise NodeConfigError(f"depth.encoding={values['depth.encoding']!r}: use one of "
+                              f"{', '.join(DEPTH_ENCODINGS)}")
     if values["input.max_pixels"] < 1:
         raise NodeConfigError(f"input.max_pixels={values['input.max_pixels']}: use a pixel "
                               "count >= 1 (default 16777216 = 4096 x 4096)")
@@ -148,7 +155,8 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
         cpu_spin=values["model.cpu_spin"], compressed=values["input.compressed"],
         max_pixels=values["input.max_pixels"],
         min_depth=values["depth.min"], max_depth=values["depth.max"],
-        decimation=values["cloud.decimation"], color=values["cloud.color"],
+        depth_encoding=values["depth.encoding"], decimation=values["cloud.decimation"],
+        color=values["cloud.color"],
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
         input_qos=make_qos(values["qos.input.reliability"], values["qos.input.depth"],
                            "qos.input"),
