@@ -11,7 +11,14 @@ def main_depthnet_nano() -> int:
 
 
 def main_depth_node() -> int:
-    """`depth_node`: the ROS 2 depth node."""
-    from depthnet_nano_ros.ros.depth_node import main
+    """`depth_node`: the ROS 2 depth node (SIGINT / SIGTERM handled from here on)."""
+    from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
 
+    STOP.install()
+    try:
+        from depthnet_nano_ros.ros.depth_node import main
+
+        STOP.check("imports")
+    except StopRequested:
+        return 0
     return main() or 0

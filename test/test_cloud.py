@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -121,3 +122,22 @@ def test_camera_info_validation():
         intrinsics_from_camera_info([math.nan] + p[1:], 1242, 375)
     with pytest.raises(CameraInfoError, match="12"):
         intrinsics_from_camera_info(p[:9], 1242, 375)
+
+
+@pytest.mark.parametrize(("index", "value", "words"), [
+    (0, 1e-38, "implausible focal length fx=1e-38"), (0, 1e39, "fx=1e+39"),
+    (0, 1e-5, "fx=1e-05"), (5, 20.0, "fy=20"), (0, -700.0, "negative focal length"),
+    (5, -700.0, "negative focal length"), (2, 3.4e38, "principal point cx=3.4e+38"),
+    (6, -400.0, "cy=-400")])
+def test_implausible_intrinsics_are_refused_with_the_value(index, value, words):
+    p = [700.0, 0, 600, 0, 0, 700, 180, 0, 0, 0, 1, 0]
+    p[index] = value
+    with pytest.raises(CameraInfoError, match=re.escape(words)):
+        intrinsics_from_camera_info(p, 1242, 375, image_size=(375, 1242))
+
+
+def test_plausible_range_edges_are_accepted():
+    # 0.05 x and 100 x the larger side; principal point one image outside
+    for fx, cx in ((0.05 * 1242, -1242.0), (100 * 1242, 2 * 1242.0)):
+        k = intrinsics_from_camera_info([fx, 0, cx, 0, 0, 700, 180, 0, 0, 0, 1, 0], 1242, 375)
+        assert (k.fx, k.cx) == (fx, cx)

@@ -23,6 +23,7 @@ from ros_helpers import (
     load_kitti_rgb,
 )
 
+from depthnet_nano_ros.ros.fuzz_cases import png_bomb
 from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
 
 FRAME = "camera_color_left"
@@ -30,6 +31,7 @@ NODE_A = "/depth_node: "  # its DiagnosticStatus name starts so
 INPUT_SIZE = (96, 320)
 NODE_YAML = {  # non-default values whose effect the tests observe
     "model": {"backend": "torch", "input_height": INPUT_SIZE[0], "input_width": INPUT_SIZE[1]},
+    "input": {"max_pixels": 500_000},  # KITTI's 465,750 pass
     "depth": {"min": 40.0, "max": 79.5},
     "cloud": {"decimation": 4},
     "qos": {"output": {"reliability": "best_effort", "depth": 2}},
@@ -271,6 +273,32 @@ def test_runtime_parameters_full_resolution_colour_cloud(rig, kitti):
     assert all(r.successful for r in _set(rig, cloud__decimation=4, cloud__color=False))
 
 
+def test_16uc1_millimetres_with_a_consistent_cloud(rig, checkpoint, kitti):
+    (r,) = _set(rig, depth__encoding="16UC3")
+    assert not r.successful and "16UC1" in r.reason
+    assert all(r.successful for r in _set(rig, depth__encoding="16UC1", depth__min=1.0))
+    try:
+        depth_msg, cloud = rig.send(rig.frame(0), wait_for=(rig.points,))
+    finally:
+        assert all(r.successful for r in _set(rig, depth__encoding="32FC1", depth__min=40.0))
+    assert (depth_msg.encoding, depth_msg.step, depth_msg.is_bigendian) == (
+        "16UC1", 2 * KITTI_SIZE[1], 0)
+    mm = np.frombuffer(depth_msg.data, "<u2").reshape(KITTI_SIZE)
+    ref = _reference_depth(checkpoint, kitti["rgb"][0])
+    hi = min(NODE_YAML["depth"]["max"], 65.535)  # 16UC1 holds at most 65.535 m
+    edge = (np.abs(ref - 1.0) < 1e-2) | (np.abs(ref - hi) < 1e-2)
+    inside = (ref >= 1.0) & (ref <= hi) & ~edge
+    assert inside.any() and (ref > hi + 1e-2).any(), "seeded model: both cases"
+    assert (mm[~inside & ~edge] == 0).all()  # 0 = invalid (REP 118), also beyond 65.535 m
+    np.testing.assert_allclose(mm[inside], ref[inside] * 1000, rtol=1e-3, atol=0.5)
+    # points are made from the millimetres as published (what depth_image_proc would compute)
+    k = NODE_YAML["cloud"]["decimation"]
+    z = np.frombuffer(cloud.data, "<f4").reshape(*mm[::k, ::k].shape, 3)[:, :, 2]
+    sub = mm[::k, ::k]
+    np.testing.assert_array_equal(z[sub > 0], sub[sub > 0].astype(np.float32) * np.float32(1e-3))
+    assert np.isnan(z[sub == 0]).all()
+
+
 def test_invalid_parameter_changes_are_refused(rig):
     (r,) = _set(rig, depth__min=90.0)  # above depth.max = 79.5
     assert not r.successful and "depth.min" in r.reason
@@ -296,11 +324,12 @@ def _bad_images(rig):
     narrow.step = 100
     depth_in = image_msg(np.zeros((*KITTI_SIZE, 4), np.uint8), "rgb8", FRAME)
     depth_in.encoding, depth_in.step = "32FC1", KITTI_SIZE[1] * 4
+    oversize = image_msg(np.zeros((600, 1000), np.uint8), "mono8", FRAME)
     return [(yuv, "yuv422"), (short, "bytes"), (empty, "zero size"), (big, "endian"),
-            (narrow, "step 100"), (depth_in, "32FC1")]
+            (narrow, "step 100"), (depth_in, "32FC1"), (oversize, "input.max_pixels")]
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_bad_image_is_skipped_and_next_frame_processed(rig, case):
     bad, words = _bad_images(rig)[case]
     before = int(rig.fresh_diagnostics()["bad_input"])
@@ -325,11 +354,26 @@ def test_bad_image_is_skipped_and_next_frame_processed(rig, case):
     assert "skipped a frame" in rig.node.log()
 
 
-@pytest.mark.parametrize("problem", ["zero focal length", "differs from the image size"])
+#: CameraInfo P changes (index -> value) that pass a finite/non-zero check but break the
+#: float32 cloud, and the words the node's reason must contain.
+_IMPLAUSIBLE = {"fx 1e-38": ({0: 1e-38}, "fx=1e-38"), "cx 3.4e38": ({2: 3.4e38}, "cx=3.4e+38"),
+                "fx 1e39": ({0: 1e39}, "fx=1e+39"), "fx 1e-5": ({0: 1e-5}, "fx=1e-05"),
+                "fx negative": ({0: -721.5377}, "negative focal length"),
+                "fy negative": ({5: -721.5377}, "negative focal length")}
+
+
+@pytest.mark.parametrize("problem", ["zero focal length", "differs from the image size",
+                                     *_IMPLAUSIBLE])
 def test_bad_camera_info_gives_depth_without_info_or_points(rig, problem):
     bad = rig.good_info()
     if problem == "zero focal length":
         bad.p = [0.0] * 12
+    elif problem in _IMPLAUSIBLE:
+        p = list(bad.p)
+        for i, v in _IMPLAUSIBLE[problem][0].items():
+            p[i] = v
+        bad.p = p
+        problem = _IMPLAUSIBLE[problem][1]
     else:
         bad.width, bad.height = 640, 480
     for _ in range(3):  # camera_info and image travel on different topics: retry if reordered
@@ -337,10 +381,11 @@ def test_bad_camera_info_gives_depth_without_info_or_points(rig, problem):
         msg = rig.frame(0)
         rig.send(msg, info=bad)
         values = rig.fresh_diagnostics()
-        if int(values["bad_camera_info"]) > before:
+        if int(values["bad_camera_info"]) > before and problem in values["last_problem"]:
             break
     assert problem in values["last_problem"], values
     assert not rig.info.by_stamp(msg.header.stamp) and not rig.points.by_stamp(msg.header.stamp)
+    assert "camera_info: CameraInfo P has" in rig.node.log() or "differs" in problem
     rig.send(rig.frame(0), wait_for=(rig.info, rig.points))  # a good CameraInfo restores both
 
 
@@ -426,6 +471,19 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
 
             harness.spin_until(rejected, 30, every=(3.0, lambda: pub.publish(bad)),
                                what="the broken png on /diagnostics", alive=node)
+            # A 186 kB PNG declaring 8000x8000 RGB pixels (192 MB decoded) is refused from its
+            # header: bad_input with the limit named, no memory growth, no "frame failed".
+            peak_before = _peak_rss_mb(node.proc.pid)
+            bomb = CompressedImage(format="png", data=png_bomb(8000, 8000))
+            bomb.header.stamp = harness.stamp(951)
+
+            def bomb_rejected():
+                values = [diagnostics_values(m, "depth_node_b") for m in diag.msgs[-3:]]
+                return any(v and "8000x8000" in v["last_problem"] for v in values)
+
+            harness.spin_until(bomb_rejected, 30, every=(3.0, lambda: pub.publish(bomb)),
+                               what="the png bomb on /diagnostics", alive=node)
+            assert _peak_rss_mb(node.proc.pid) - peak_before < 100
             for i, fmt in enumerate(["png", "rgb8; jpeg compressed bgr8"]):
                 bio = io.BytesIO()
                 PILImage.fromarray(kitti["rgb"][0]).save(bio, "PNG" if "png" in fmt else "JPEG")
@@ -457,7 +515,16 @@ def test_compressed_input_with_shipped_yaml(harness, checkpoint, kitti, tmp_path
         assert node.stop() == 0, node.log()[-3000:]
     log = node.log()
     assert "Traceback" not in log and "could not be decoded" in log, log[-3000:]
+    assert "above the limit" in log and "input.max_pixels" in log and "frame failed" not in log
     assert "onnxruntime backend on 2 CPU threads (sleeping workers, " in log, log[-3000:]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
 
 
 def test_missing_checkpoint_exits_2_with_the_reason(tmp_path):

@@ -129,3 +129,23 @@ def test_compressed_errors():
         decode_compressed("png", b"not a png at all")
     with pytest.raises(ImageFormatError, match="no data"):
         decode_compressed("jpeg", b"")
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding():
+    import tracemalloc
+
+    from depthnet_nano_ros.geometry.image_codec import ImageTooLargeError, check_pixels
+    from depthnet_nano_ros.ros.fuzz_cases import png_bomb
+
+    bomb = png_bomb(8000, 8000)  # 186 kB, 192 MB of pixels
+    tracemalloc.start()
+    with pytest.raises(ImageTooLargeError, match=r"8000x8000 = 64\.0 MP.*input\.max_pixels"):
+        decode_compressed("png", bomb, max_pixels=16_777_216)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6  # numpy/Pillow buffers are traced: nothing near 192 MB was allocated
+    assert decode_compressed("png", png_bomb(40, 30), max_pixels=1200).shape == (30, 40, 3)
+    check_pixels(1242, 375, 465_750)
+    with pytest.raises(ImageTooLargeError, match="1242x376"):
+        check_pixels(1242, 376, 465_750)
+    check_pixels(10**6, 10**6, 0)  # 0 = no limit

@@ -14,6 +14,13 @@ class CameraInfoError(DepthNetNanoError):
     """A CameraInfo that cannot describe the image it comes with."""
 
 
+#: Plausible focal lengths, as multiples of the larger image side: 0.05 is a 169 degree field
+#: of view, 100 a 0.6 degree one. Outside, float32 clouds degenerate (x = 0, inf or 1e9 m).
+FOCAL_RANGE = (0.05, 100.0)
+#: The principal point may lie at most this many image sizes outside the image.
+PRINCIPAL_MARGIN = 1.0
+
+
 @dataclass(frozen=True)
 class Intrinsics:
     """fx, fy, cx, cy in pixels for an image of width x height (image_geometry's P convention)."""
@@ -53,6 +60,7 @@ def intrinsics_from_camera_info(p: Sequence[float], width: int, height: int,
             f"CameraInfo size {width}x{height} differs from the image size "
             f"{image_size[1]}x{image_size[0]}; remap camera_info to the info of this image"
         )
+    check_plausible(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
     return Intrinsics(float(fx), float(fy), float(cx), float(cy), int(width), int(height))
 
 
@@ -74,3 +82,29 @@ def focal_from_camera_info(p: Sequence[float], k: Sequence[float], width: int,
     if width > 0 and image_width > 0 and int(width) != int(image_width):
         fx *= image_width / width
     return fx
+
+
+def check_plausible(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> None:
+    """Raise CameraInfoError for intrinsics no real camera of this size has (see FOCAL_RANGE)."""
+    if fx < 0 or fy < 0:
+        raise CameraInfoError(
+            f"CameraInfo P has a negative focal length (fx={fx}, fy={fy}): that mirrors the "
+            "cloud; publish positive P[0] and P[5] (flip the image itself if it is mirrored)"
+        )
+    side = max(int(width), int(height))
+    lo, hi = FOCAL_RANGE[0] * side, FOCAL_RANGE[1] * side
+    for name, f in (("fx", fx), ("fy", fy)):
+        if not lo <= f <= hi:
+            raise CameraInfoError(
+                f"CameraInfo P has an implausible focal length {name}={f:g} px for a "
+                f"{width}x{height} image (expected {lo:g} to {hi:g} px, a 169 to 0.6 degree "
+                "field of view); publish the calibrated P (focal lengths in pixels)"
+            )
+    m = PRINCIPAL_MARGIN
+    for name, c, size in (("cx", cx, width), ("cy", cy, height)):
+        if not -m * size <= c <= (1 + m) * size:
+            raise CameraInfoError(
+                f"CameraInfo P has its principal point {name}={c:g} px far outside the "
+                f"{width}x{height} image (expected {-m * size:g} to {(1 + m) * size:g} px); "
+                "publish the calibrated P (P[2]=cx, P[6]=cy in pixels)"
+            )

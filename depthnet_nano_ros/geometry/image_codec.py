@@ -21,6 +21,20 @@ class ImageFormatError(DepthNetNanoError):
     """An image message that cannot be decoded (encoding, size, byte order)."""
 
 
+class ImageTooLargeError(ImageFormatError):
+    """An image (or a compressed image's declared size) above the caller's pixel limit."""
+
+
+def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") -> None:
+    """Raise ImageTooLargeError if width x height exceeds `max_pixels` (0 = no limit)."""
+    if max_pixels > 0 and int(width) * int(height) > max_pixels:
+        raise ImageTooLargeError(
+            f"{what} is {width}x{height} = {int(width) * int(height) / 1e6:.1f} MP, above the "
+            f"limit of {max_pixels / 1e6:.1f} MP ({max_pixels} pixels); publish smaller images "
+            "or raise input.max_pixels"
+        )
+
+
 @dataclass(frozen=True)
 class Encoding:
     """How one sensor_msgs/Image encoding maps to numpy."""
@@ -136,8 +150,12 @@ def array_to_image_fields(arr: np.ndarray, encoding: str) -> dict[str, Any]:
     }
 
 
-def decode_compressed(fmt: str, data: Any) -> np.ndarray:
-    """CompressedImage (jpeg/png, image_transport naming) -> HxWx3 uint8 RGB."""
+def decode_compressed(fmt: str, data: Any, max_pixels: int = 0) -> np.ndarray:
+    """CompressedImage (jpeg/png, image_transport naming) -> HxWx3 uint8 RGB.
+
+    The size declared in the header is checked against `max_pixels` (0 = no limit) before any
+    pixel is decoded, so a decompression bomb costs only its header.
+    """
     from PIL import Image, UnidentifiedImageError
 
     kind = fmt.lower()
@@ -150,8 +168,13 @@ def decode_compressed(fmt: str, data: Any) -> np.ndarray:
     if raw.nbytes == 0:
         raise ImageFormatError("CompressedImage has no data; the publisher sent an empty frame")
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with Image.open(io.BytesIO(raw)) as img:  # reads the header only
+            check_pixels(img.width, img.height, max_pixels, f"CompressedImage ({fmt})")
             rgb = np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError as exc:  # above Pillow's own limit (~179 MP)
+        raise ImageTooLargeError(
+            f"CompressedImage ({fmt}) is a decompression bomb: {exc}; publish smaller images"
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageFormatError(
             f"CompressedImage ({fmt}) could not be decoded: {exc}; check the publisher's codec"

@@ -65,6 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch/onnxruntime in both the bare run and the node "
                         "(OMP_NUM_THREADS, DEPTHNET_NANO_THREADS); 0 = library default. "
                         "Use 1 on a busy machine")
+    parser.add_argument("--fuzz", type=int, default=0, metavar="N",
+                        help="instead: send N fuzzed Image/CompressedImage/CameraInfo messages "
+                        "and count crashes, hangs and wrong outputs")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                        help="instead: publish at --rate (default 30 Hz) for SECONDS; RSS, "
+                        "latency p50/p99 and drops per time window")
+    parser.add_argument("--seed", type=int, default=0, help="--fuzz: random seed of the cases")
+    parser.add_argument("--case-timeout", type=float, default=20.0,
+                        help="--fuzz: seconds before an unanswered message counts as a hang")
 
 
 def _load_rgb(path: Path | None) -> np.ndarray:
@@ -124,6 +133,7 @@ def bench_frame_work(rgb: np.ndarray, depth: np.ndarray, repeat: int = 20) -> di
 
     from depthnet_nano_ros.geometry.camera import Intrinsics
     from depthnet_nano_ros.geometry.colormap import colorize
+    from depthnet_nano_ros.geometry.depth_encoding import encode_depth
     from depthnet_nano_ros.geometry.image_codec import color_from_image
     from depthnet_nano_ros.ros.depth_node import DepthNode, image_msg
 
@@ -140,6 +150,8 @@ def bench_frame_work(rgb: np.ndarray, depth: np.ndarray, repeat: int = 20) -> di
                                            f["data"]),
         "mask": mask,
         "depth_msg": lambda: image_msg(Header(), depth, "32FC1"),
+        "depth_msg_16uc1": lambda: image_msg(Header(), encode_depth(depth, "16UC1")[0],
+                                             "16UC1"),
         "cloud_msg": lambda: DepthNode._cloud_msg(Header(), depth, k, 1, None),
         "colorize_msg": lambda: image_msg(Header(), colorize(depth, 1.0, 50.0), "rgb8"),
     }
@@ -152,7 +164,8 @@ def bench_frame_work(rgb: np.ndarray, depth: np.ndarray, repeat: int = 20) -> di
             step()
             times.append(time.perf_counter() - t)
         out[name] = float(np.median(times)) * 1e3
-    out["total_without_colorize"] = sum(v for n, v in out.items() if n != "colorize_msg")
+    optional = ("colorize_msg", "depth_msg_16uc1")  # instead of / besides the default work
+    out["total_without_colorize"] = sum(v for n, v in out.items() if n not in optional)
     return out
 
 
@@ -169,12 +182,18 @@ def bench_estimator(est: Any, rgb: np.ndarray, repeat: int = 10) -> dict[str, fl
     return {**stages, "fps": repeat / wall, "ms": wall / repeat * 1e3}
 
 
-def _node_command(args: argparse.Namespace, decimation: int) -> list[str]:
+def depth_node_executable() -> str:
+    """The installed depth_node (next to this interpreter, else on PATH)."""
     exe = Path(sys.executable).with_name("depth_node")
     exe_path = str(exe) if exe.is_file() else shutil.which("depth_node")
     if exe_path is None:
         raise BenchNodeError("depth_node executable not found: run `make install` (or source "
                              "your ROS 2 workspace)")
+    return exe_path
+
+
+def _node_command(args: argparse.Namespace, decimation: int) -> list[str]:
+    exe_path = depth_node_executable()
     params = {"model.backend": args.backend, "model.precision": args.precision,
               "cloud.decimation": decimation, "diagnostics.period": 0.5,
               "qos.input.depth": 1}
@@ -318,6 +337,8 @@ def run(args: argparse.Namespace) -> int:
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", _shipped_profile())
+    if args.fuzz or args.soak:
+        return _run_hostile(args)
     keep_freed_memory()  # as depth_node does, so the bare run is measured the same way
     if args.threads:
         import torch
@@ -374,6 +395,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, results)
     return 0
+
+
+def _run_hostile(args: argparse.Namespace) -> int:
+    """--fuzz / --soak (bench_hostile.py); exit 1 if the node crashed, hung or was wrong."""
+    from depthnet_nano_ros.ros import bench_hostile
+
+    if args.fuzz < 0 or args.soak < 0:
+        raise BenchNodeError("--fuzz and --soak take a positive count / duration")
+    results: dict[str, Any] = {}
+    if args.fuzz:
+        results["fuzz"] = bench_hostile.run_fuzz(args)
+    if args.soak:
+        results["soak"] = bench_hostile.run_soak(args, _load_rgb(args.image))
+    if args.json:
+        _write_json(args.json, results)
+    fuzz = results.get("fuzz", {})
+    faults = sum(fuzz.get(k, 0) for k in ("crashes", "hangs", "wrong_outputs",
+                                          "internal_errors", "misclassified"))
+    return int(bool(faults or results.get("soak", {}).get("crashed")))
 
 
 def _shipped_profile() -> str:

@@ -23,6 +23,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -34,8 +35,10 @@ from depthnet_nano_ros.geometry.camera import (
 )
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.colormap import colorize
+from depthnet_nano_ros.geometry.depth_encoding import encode_depth
 from depthnet_nano_ros.geometry.image_codec import (
     array_to_image_fields,
+    check_pixels,
     color_from_image,
     decode_compressed,
 )
@@ -51,6 +54,8 @@ from depthnet_nano_ros.ros.node_parameters import (
     config_from_values,
     declare_all,
 )
+from depthnet_nano_ros.ros.qos_watch import QosWatch
+from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
 
 __all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
 
@@ -103,17 +108,19 @@ class DepthNode(Node):
         self._camera_info: CameraInfo | None = None
         self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
         self._said_unscaled = False
+        self._watch = QosWatch(self, self._stats.problem, cfg.warn_throttle)
 
-        out_qos = cfg.output_qos
-        self._depth_pub = self.create_publisher(Image, "depth", out_qos)
-        self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
-        self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
-        self._points_pub = self.create_publisher(PointCloud2, "points", out_qos)
+        self._depth_pub = self._output(Image, "depth")
+        self._info_pub = self._output(CameraInfo, "depth/camera_info")
+        self._colored_pub = self._output(Image, "depth/colored")
+        self._points_pub = self._output(PointCloud2, "points")
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_type, self._image_topic = ((CompressedImage, "image/compressed") if cfg.compressed
                                          else (Image, "image"))
-        self.create_subscription(image_type, self._image_topic, self._slot.put, cfg.input_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, cfg.input_qos)
+        for msg_type, topic, callback in ((image_type, self._image_topic, self._slot.put),
+                                          (CameraInfo, "camera_info", self._on_camera_info)):
+            self.create_subscription(msg_type, topic, callback, cfg.input_qos, event_callbacks=(
+                self._watch.subscription(topic, cfg.input_qos, "qos.input.reliability")))
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
 
         # Two stages, each fed by a latest-wins slot: inference of frame n+1 overlaps the
@@ -121,9 +128,10 @@ class DepthNode(Node):
         self._results: LatestFrameSlot[_Result] = LatestFrameSlot()
         self._stop = threading.Event()
         self._workers = [
-            threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer"),
+            threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer",
+                             daemon=True),  # daemon: never keeps a half-started node alive
             threading.Thread(target=self._loop, args=(self._results, self._publish),
-                             name="publish")]
+                             name="publish", daemon=True)]
         for worker in self._workers:
             worker.start()
         h, w = self._estimator.input_size
@@ -133,6 +141,12 @@ class DepthNode(Node):
         self.get_logger().info(
             f"ready: {self._estimator.backend} backend{on_cpu}, network input {h}x{w}, "
             f"subscribed to {self.resolve_topic_name(self._image_topic)}")
+
+    def _output(self, msg_type: type, topic: str) -> Any:
+        """A publisher with QoS qos.output.* whose incompatible subscribers are reported."""
+        qos = self._cfg.output_qos
+        return self.create_publisher(msg_type, topic, qos, event_callbacks=self._watch.publisher(
+            topic, qos, "qos.output.reliability"))
 
     # -- callbacks (executor thread) ------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -149,7 +163,8 @@ class DepthNode(Node):
         self._cfg = dataclasses.replace(
             self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
             decimation=values["cloud.decimation"], color=values["cloud.color"],
-            colormap_min=values["colormap.min"], colormap_max=values["colormap.max"])
+            colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
+            max_pixels=values["input.max_pixels"], depth_encoding=values["depth.encoding"])
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -164,6 +179,8 @@ class DepthNode(Node):
                                       + ("" if self._estimator.reference_focal_known
                                          else " (assumed KITTI)"))
         info["depth_scale"] = "none yet" if scale is None else f"{scale:.4f}"
+        info["input"] = self._watch.check_input(self._slot.received, info["image_topic"],
+                                                self._cfg.input_timeout)
         status = self._stats.status(
             f"{self.get_fully_qualified_name()}: depth estimation", self._estimator.backend,
             self._slot.received, self._slot.dropped + self._results.dropped, info,
@@ -197,9 +214,10 @@ class DepthNode(Node):
                                       f"{reason}", throttle_duration_sec=throttle)
 
     def _decode(self, msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
-        """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8")."""
+        """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8"), size-limited."""
         if isinstance(msg, CompressedImage):
-            return decode_compressed(msg.format, msg.data), "rgb8"
+            return decode_compressed(msg.format, msg.data, self._cfg.max_pixels), "rgb8"
+        check_pixels(msg.width, msg.height, self._cfg.max_pixels)
         return color_from_image(msg.encoding, msg.height, msg.width, msg.step,
                                 msg.is_bigendian, msg.data)
 
@@ -249,7 +267,8 @@ class DepthNode(Node):
         camera = self._intrinsics(depth.shape)
         if camera is not None:
             self._info_pub.publish(camera_info_for(camera[0], r.header))
-        self._depth_pub.publish(image_msg(r.header, depth, "32FC1"))
+        encoded, depth = encode_depth(depth, cfg.depth_encoding)  # depth: as consumers read it
+        self._depth_pub.publish(image_msg(r.header, encoded, cfg.depth_encoding))
         t2 = time.perf_counter()
         t["publish_depth"] = (t2 - t1) * 1e3
         outputs = []
@@ -296,22 +315,30 @@ class DepthNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Console entry point: spin until SIGINT/SIGTERM, then shut everything down."""
     keep_freed_memory()
-    rclpy.init(args=args)
+    STOP.install()  # no-op if the entry point did; rclpy installs none (stop_signals.py)
     node: DepthNode | None = None
-    executor = SingleThreadedExecutor()
+    executor: SingleThreadedExecutor | None = None
     rc = 0
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        STOP.check("rclpy.init")
+        executor = SingleThreadedExecutor()
         node = DepthNode()
+        STOP.check("model loading")
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        STOP.urgent = False
+        while not STOP.requested.is_set():
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException, StopRequested):
         pass
     except DepthNetNanoError as exc:
         rclpy.logging.get_logger("depth_node").fatal(str(exc))
         rc = 2
     finally:
+        STOP.urgent = False
         if node is not None:
             node.destroy_node()
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
         rclpy.try_shutdown()
     return rc

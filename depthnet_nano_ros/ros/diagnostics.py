@@ -12,8 +12,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 STAGES = ("decode", "preprocess", "inference", "postprocess", "publish_depth", "colorize",
           "cloud", "total")
 #: Problem counters: a skipped input frame, an unusable CameraInfo (depth still published
-#: without depth/camera_info and points), an unexpected internal error (frame skipped).
-PROBLEMS = ("bad_input", "bad_camera_info", "errors")
+#: without depth/camera_info and points), an unexpected internal error (frame skipped), an
+#: incompatible-QoS peer of any endpoint, a silence of the input (qos_watch.py).
+PROBLEMS = ("bad_input", "bad_camera_info", "errors", "qos_incompatible", "input_silent")
 
 
 class NodeStats:

@@ -10,6 +10,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from depthnet_nano_ros.errors import DepthNetNanoError
+from depthnet_nano_ros.geometry.depth_encoding import DEPTH_ENCODINGS
 
 
 class NodeConfigError(DepthNetNanoError):
@@ -47,8 +48,13 @@ PARAMETERS: tuple[Param, ...] = (
           "false = they sleep (kinder to other processes on a busy CPU)", read_only=True),
     Param("input.compressed", False, "subscribe image/compressed (jpeg/png) instead of image",
           read_only=True),
+    Param("input.max_pixels", 16_777_216, "largest accepted input (width x height; a "
+          "compressed image's declared size is checked before decoding); larger ones are "
+          "skipped as bad_input"),
     Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
     Param("depth.max", 80.0, "metres; depth above it is published as NaN"),
+    Param("depth.encoding", "32FC1", "32FC1 (metres, NaN invalid) | 16UC1 (millimetres, 0 "
+          "invalid, at most 65.535 m; REP 118); points and scan use the encoded depth"),
     Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
     Param("cloud.color", False, "add a packed 'rgb' field from the input image to points"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
@@ -63,6 +69,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("diagnostics.period", 1.0, "seconds between /diagnostics messages", read_only=True),
     Param("diagnostics.warn_throttle", 5.0,
           "seconds between repeated warnings about bad input", read_only=True),
+    Param("diagnostics.input_timeout", 5.0, "seconds without an input image before a one-time "
+          "warning (saying whether a publisher is matched); 0 = never", read_only=True),
 )
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 
@@ -79,8 +87,10 @@ class NodeConfig:
     cpu_threads: int | None
     cpu_spin: bool
     compressed: bool
+    max_pixels: int
     min_depth: float
     max_depth: float
+    depth_encoding: str
     decimation: int
     color: bool
     colormap_min: float
@@ -89,6 +99,7 @@ class NodeConfig:
     output_qos: QoSProfile
     diagnostics_period: float
     warn_throttle: float
+    input_timeout: float
 
 
 def make_qos(reliability: str, depth: int, what: str) -> QoSProfile:
@@ -107,6 +118,12 @@ def check_dynamic(values: dict[str, Any]) -> None:
     lo, hi = values["depth.min"], values["depth.max"]
     if not 0 <= lo < hi:
         raise NodeConfigError(f"depth.min={lo} / depth.max={hi}: need 0 <= depth.min < depth.max")
+    if values["depth.encoding"] not in DEPTH_ENCODINGS:
+        raise NodeConfigError(f"depth.encoding={values['depth.encoding']!r}: use one of "
+                              f"{', '.join(DEPTH_ENCODINGS)}")
+    if values["input.max_pixels"] < 1:
+        raise NodeConfigError(f"input.max_pixels={values['input.max_pixels']}: use a pixel "
+                              "count >= 1 (default 16777216 = 4096 x 4096)")
     if values["cloud.decimation"] < 1:
         raise NodeConfigError(f"cloud.decimation={values['cloud.decimation']}: use 1, 2, 4, ...")
     if not values["colormap.min"] < values["colormap.max"]:
@@ -123,6 +140,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
     if values["model.cpu_threads"] < 0:
         raise NodeConfigError(f"model.cpu_threads={values['model.cpu_threads']}: use a number "
                               "of threads >= 1, or 0 for one per physical core")
+    if values["diagnostics.input_timeout"] < 0:
+        raise NodeConfigError(f"diagnostics.input_timeout={values['diagnostics.input_timeout']}"
+                              ": use seconds >= 0 (0 = no warning)")
     if (h == 0) != (w == 0):
         raise NodeConfigError(
             f"model.input_height={h} and model.input_width={w}: set both (multiples of 32) or "
@@ -133,8 +153,10 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
         backend=values["model.backend"], precision=values["model.precision"],
         input_size=(h, w) if h else None, cpu_threads=values["model.cpu_threads"] or None,
         cpu_spin=values["model.cpu_spin"], compressed=values["input.compressed"],
+        max_pixels=values["input.max_pixels"],
         min_depth=values["depth.min"], max_depth=values["depth.max"],
-        decimation=values["cloud.decimation"], color=values["cloud.color"],
+        depth_encoding=values["depth.encoding"], decimation=values["cloud.decimation"],
+        color=values["cloud.color"],
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
         input_qos=make_qos(values["qos.input.reliability"], values["qos.input.depth"],
                            "qos.input"),
@@ -142,6 +164,7 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
                             "qos.output"),
         diagnostics_period=values["diagnostics.period"],
         warn_throttle=values["diagnostics.warn_throttle"],
+        input_timeout=values["diagnostics.input_timeout"],
     )
 
 
