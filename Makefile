@@ -48,7 +48,7 @@ test: install ros2-tools
 	cd test && $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check depthnet_nano_ros test launch
+	$(VENV)/bin/ruff check depthnet_nano_ros test launch scripts
 
 # make demo [KITTI=/path/to/2011_09_26 DRIVE=0005] [CHECKPOINT=model.pt] [FRAMES=40]
 demo: install
