@@ -5,13 +5,13 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(CURDIR)/build
 export AMENT_PREFIX_PATH := $(VENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH),)
-export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_large_data.xml
 export PYTHONUNBUFFERED := 1
-export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+# The ROS 2 launch / CLI tools (`ros2 launch|run|topic|param`), from ../shared when it is there.
+ROS2_TOOLS ?= $(CURDIR)/../shared/ros2_tools
 DEMO_OUT ?= $(CURDIR)/demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv install test lint demo clean images gpu-check
+.PHONY: venv install ros2-tools test lint demo clean images gpu-check
 
 venv: $(VENV)/.deps-stamp
 
@@ -37,11 +37,18 @@ install: venv
 	cd $(BUILD) && cmake --install . >> $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
 	@echo "installed depthnet_nano_ros into $(VENV) (log: $(BUILD).log)"
 
-test: install
+# install.sh keeps its own stamp in the venv (reinstalls only when ../shared's VERSION changes).
+ros2-tools: install
+	@if [ -x $(ROS2_TOOLS)/install.sh ]; then $(ROS2_TOOLS)/install.sh $(VENV); \
+	else echo "ros2 launch/CLI not installed: $(ROS2_TOOLS) is absent (tests needing it skip)"; fi
+
+# No DDS variables are exported: the tests check the defaults a user gets. test/conftest.py
+# gives the test session its own ROS_DOMAIN_ID (and LOCALHOST discovery for its own harness).
+test: install ros2-tools
 	cd test && $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check depthnet_nano_ros test launch
+	$(VENV)/bin/ruff check depthnet_nano_ros test launch scripts
 
 # make demo [KITTI=/path/to/2011_09_26 DRIVE=0005] [CHECKPOINT=model.pt] [FRAMES=40]
 demo: install

@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint .pt for the node (default: the shipped reference one)")
     p.add_argument("--input-size", type=parse_hw, metavar="HxW",
                    help="network input of the node (default: the checkpoint's)")
-    p.add_argument("--rate", type=float, default=0.1,
-                   help="bag playback rate (default 0.1: one frame a second, time for a CPU node)")
+    p.add_argument("--rate", type=float, default=1.0,
+                   help="bag playback rate (default 1.0: the recorded 10 Hz; lower it if the "
+                        "node drops frames on a slow CPU)")
     p.add_argument("--depth-pngs", type=int, default=4, help="depth PNGs to write (default 4)")
     p.add_argument("--step-timeout", type=float, default=600.0,
                    help="seconds any one step may take (default 600)")
@@ -82,7 +83,7 @@ def share_file(*parts: str) -> Path:
         from ament_index_python.packages import get_package_share_directory
 
         share = Path(get_package_share_directory("depthnet_nano_ros"))
-    except (ImportError, LookupError, ValueError):
+    except (ImportError, LookupError, ValueError, OSError):
         share = Path(sys.prefix) / "share" / "depthnet_nano_ros"
     path = (share / Path(*parts)).resolve()
     if not path.is_file():
@@ -90,14 +91,19 @@ def share_file(*parts: str) -> Path:
     return path
 
 
+def ament_prefix_path(current: str | None) -> str:
+    """AMENT_PREFIX_PATH with this Python's prefix (the venv `make install` fills) first."""
+    prefix = str(Path(sys.prefix).resolve())
+    paths = [p for p in (current or "").split(os.pathsep) if p]
+    if prefix not in {str(Path(p).resolve()) for p in paths}:
+        paths.insert(0, prefix)
+    return os.pathsep.join(str(Path(p).resolve()) for p in paths)
+
+
 def child_env(domain_id: int | None) -> dict[str, str]:
     """Environment of every step: the venv's ament index, the large-data DDS profile, localhost."""
     env = dict(os.environ)
-    prefix = str(Path(sys.prefix).resolve())
-    paths = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    if prefix not in {str(Path(p).resolve()) for p in paths}:
-        paths.insert(0, prefix)
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
+    env["AMENT_PREFIX_PATH"] = ament_prefix_path(env.get("AMENT_PREFIX_PATH"))
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(share_file("config",
                                                                    "fastdds_large_data.xml")))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -285,6 +291,8 @@ def print_summary(s: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo (or only the README images); exit 1 naming the failed step."""
     args = build_parser().parse_args(argv)
+    # The demo sets up its own environment: no sourced workspace or exported prefix needed.
+    os.environ["AMENT_PREFIX_PATH"] = ament_prefix_path(os.environ.get("AMENT_PREFIX_PATH"))
     try:
         if args.readme_images is not None:
             from depthnet_nano_ros.demo_outputs import write_readme_images

@@ -3,15 +3,31 @@
     ros2 launch depthnet_nano_ros depth.launch.py image:=/camera/image_raw \\
         camera_info:=/camera/camera_info rviz:=true
 
-Sets FASTDDS_DEFAULT_PROFILES_FILE to the package's large-message profile unless it is
-already set, so full-resolution depth images and clouds arrive with best-effort QoS.
+depth_node (only it) gets config/fastdds_large_data.xml unless your environment names its own
+Fast DDS configuration: Fast DDS's default transports (shared memory + UDPv4 on every
+interface, so `ros2 topic echo` in another terminal, RViz and other machines see the outputs)
+with a 32 MB shared-memory segment, so full-size depth and clouds reach best-effort subscribers.
+`dds_profile:=none` leaves the node's environment as it is; `dds_profile:=FILE` uses FILE
+(docs/ros_node.md, "DDS and large messages"). A depth_node that exits with an error ends the
+launch with exit code 1; rviz:=true without rviz2 installed logs a warning and runs the node
+alone.
 """
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from ament_index_python.packages import (
+    PackageNotFoundError,
+    get_package_prefix,
+    get_package_share_directory,
+)
+from launch.actions import (
+    DeclareLaunchArgument,
+    LogInfo,
+    OpaqueFunction,
+    RegisterEventHandler,
+    Shutdown,
+)
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -27,14 +43,31 @@ ARGUMENTS = (
     ("engine", "", "exported engine file (overrides model.engine)"),
     ("backend", "", "auto | torch | onnxruntime | tensorrt | torch2trt (overrides model.backend)"),
     ("namespace", "", "namespace of the node and its output topics"),
-    ("rviz", "false", "start RViz2 with config/depth.rviz"),
+    ("rviz", "false", "start RViz2 with config/depth.rviz (skipped with a warning if absent)"),
     ("camera_frame", "camera_color_left", "RViz fixed frame: the input image's frame_id"),
+    ("dds_profile", "auto", "Fast DDS XML profile of depth_node: auto = the package's "
+                            "config/fastdds_large_data.xml unless FASTDDS_DEFAULT_PROFILES_FILE "
+                            "or FASTDDS_BUILTIN_TRANSPORTS is set; none = the environment's; "
+                            "or a file"),
 )
+
+
+class NodeFailed(RuntimeError):
+    """depth_node exited with an error: raised in the launch loop, so `ros2 launch` exits 1."""
 
 
 def _share(*parts: str) -> str:
     """Path inside this package's share directory."""
     return os.path.join(get_package_share_directory(PACKAGE), *parts)
+
+
+def _on_node_exit(event, context):
+    """Any exit of depth_node ends the launch; a non-zero one makes it fail (unless the launch
+    itself was stopping it, e.g. Ctrl-C: then launch's own log line reports the code)."""
+    if event.returncode != 0 and not context.is_shutdown:
+        raise NodeFailed(f"depth_node exited with code {event.returncode} (its log above "
+                         "says why); stopping the launch")
+    return [Shutdown(reason="depth_node exited")]
 
 
 def _depth_node(context, *args, **kwargs):
@@ -49,27 +82,61 @@ def _depth_node(context, *args, **kwargs):
     if overrides:
         parameters.append(overrides)
     image = LaunchConfiguration("image").perform(context)
-    return [Node(
+    profile = _dds_profile(LaunchConfiguration("dds_profile").perform(context))
+    node = Node(
         package=PACKAGE, executable="depth_node", name="depth_node",
         namespace=LaunchConfiguration("namespace"), parameters=parameters, output="screen",
         remappings=[("image", image), ("image/compressed", image + "/compressed"),
                     ("camera_info", LaunchConfiguration("camera_info"))],
-    )]
+        additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
+    )
+    return [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                     on_exit=_on_node_exit))]
 
 
-def generate_launch_description() -> LaunchDescription:
-    """Arguments, the DDS profile, depth_node and (optionally) RViz2."""
-    actions = [DeclareLaunchArgument(name, default_value=default, description=text)
-               for name, default, text in ARGUMENTS]
-    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
-        actions.append(SetEnvironmentVariable(
-            "FASTDDS_DEFAULT_PROFILES_FILE", _share("config", "fastdds_large_data.xml")))
-    actions.append(OpaqueFunction(function=_depth_node))
-    actions.append(Node(
+def _dds_profile(value: str) -> str | None:
+    """The Fast DDS XML file for depth_node, or None to keep the environment's settings."""
+    if value in ("", "none"):
+        return None
+    if value == "auto":
+        own = {"FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"} & set(os.environ)
+        return None if own else _share("config", "fastdds_large_data.xml")
+    if not os.path.isfile(value):
+        raise NodeFailed(f"dds_profile:={value} does not exist: pass a Fast DDS XML file, "
+                         "auto (the package's profile) or none (your environment's settings)")
+    return value
+
+
+def _rviz_executable() -> str | None:
+    """rviz2's executable in the ament index, or None when rviz2 is not installed."""
+    try:
+        path = os.path.join(get_package_prefix("rviz2"), "lib", "rviz2", "rviz2")
+    except (PackageNotFoundError, ValueError):
+        return None
+    return path if os.path.isfile(path) else None
+
+
+def _rviz(context, *args, **kwargs):
+    """RViz2 when rviz:=true and it is installed; otherwise a warning (the node runs alone)."""
+    if LaunchConfiguration("rviz").perform(context).lower() not in ("true", "1", "yes"):
+        return []
+    if _rviz_executable() is None:
+        return [LogInfo(msg="WARNING: rviz:=true but rviz2 is not installed (no rviz2 in "
+                            "AMENT_PREFIX_PATH): running depth_node without RViz; install "
+                            "ros-<distro>-rviz2 or run rviz2 -d "
+                            f"{_share('config', 'depth.rviz')} elsewhere")]
+    return [Node(
         package="rviz2", executable="rviz2", name="rviz2", output="screen",
         namespace=LaunchConfiguration("namespace"),
         arguments=["-d", _share("config", "depth.rviz"),
                    "-f", LaunchConfiguration("camera_frame")],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    ))
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Arguments, depth_node (its exit ends the launch) and (optionally) RViz2."""
+    actions = [DeclareLaunchArgument(name, default_value=default, description=text)
+               for name, default, text in ARGUMENTS]
+    actions.append(OpaqueFunction(function=_depth_node))
+    actions.append(OpaqueFunction(function=_rviz))
     return LaunchDescription(actions)

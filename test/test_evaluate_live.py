@@ -18,6 +18,11 @@ from depthnet_nano_ros.evaluation.bag_source import BagSource
 from depthnet_nano_ros.evaluation.metrics import METRIC_NAMES, EvalSettings
 from depthnet_nano_ros.evaluation.offline import evaluate_offline
 
+try:
+    from tf2_msgs.msg import TFMessage
+except ImportError:  # tf2_msgs comes with ../shared/ros2_tools (make test installs it)
+    TFMessage = None
+
 IMAGE = "/kitti/camera_color_left/image_raw"
 INFO = "/kitti/camera_color_left/camera_info"
 LIDAR = "/kitti/velo/pointcloud"
@@ -137,6 +142,7 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         metrics = h.collect(DepthMetrics, "/listener/metrics", qos)
+        tf_static = h.collect(TFMessage, "/tf_static", qos) if TFMessage else None
         listener = _start([bag, "--live", "--no-play", "--node-name", "listener", "--json",
                            str(tmp / "listen.json"), "--idle-timeout", "5"], tmp / "listen.log")
         try:
@@ -155,6 +161,11 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
         finally:
             listener.kill() if listener.poll() is None else None
         h.spin_until(lambda: len(metrics.msgs) >= 3, timeout=20, what="3 DepthMetrics")
+        if tf_static is not None:  # the player published the bag's static transforms
+            h.spin_until(lambda: tf_static.msgs, timeout=20, what="/tf_static from the player")
+            frames = {(t.header.frame_id, t.child_frame_id)
+                      for m in tf_static.msgs for t in m.transforms}
+            assert any("velo" in child or "velo" in parent for parent, child in frames), frames
     assert "dropped by the node: 0" in out
     offline = _offline(setup)
     assert len(offline) == 3

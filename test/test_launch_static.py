@@ -91,7 +91,12 @@ def test_every_declared_argument_is_used(tree):
 def test_parameters_it_sets_are_declared_by_the_node(tree):
     params = set(_constant(tree, "PARAMETER_OVERRIDES").values())
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
-    for d in (n for f in functions for n in ast.walk(f) if isinstance(n, ast.Dict)):
+    env_dicts = {id(k.value) for c in _calls(tree, "Node") for k in c.keywords
+                 if k.arg == "additional_env"} | {
+        id(n) for c in _calls(tree, "Node") for k in c.keywords if k.arg == "additional_env"
+        for n in ast.walk(k.value) if isinstance(n, ast.Dict)}
+    for d in (n for f in functions for n in ast.walk(f)
+              if isinstance(n, ast.Dict) and id(n) not in env_dicts):
         params |= {k.value for k in d.keys if isinstance(k, ast.Constant)}
     assert params and params <= set(PARAMETER_NAMES), set(params) - set(PARAMETER_NAMES)
 
@@ -110,13 +115,13 @@ def test_files_and_executables_it_points_at_exist(tree):
     assert remapped == {"image", "image/compressed", "camera_info"}
 
 
-def test_fastdds_profile_is_set_only_when_unset(tree):
-    calls = _calls(tree, "SetEnvironmentVariable")
-    assert len(calls) == 1 and calls[0].args[0].value == "FASTDDS_DEFAULT_PROFILES_FILE"
-    guards = [n for n in ast.walk(tree) if isinstance(n, ast.If)
-              and "FASTDDS_DEFAULT_PROFILES_FILE" in ast.unparse(n.test)
-              and "not in" in ast.unparse(n.test)]
-    assert guards and calls[0] in list(ast.walk(guards[0]))
+def test_launch_never_changes_the_environment_of_other_processes(tree):
+    """The profile goes to depth_node alone (additional_env), never SetEnvironmentVariable."""
+    assert not _calls(tree, "SetEnvironmentVariable")
+    nodes = [c for c in _calls(tree, "Node") if "additional_env" in
+             {k.arg for k in c.keywords}]
+    assert len(nodes) == 1 and "depth_node" in ast.unparse(nodes[0])
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" in ast.unparse(nodes[0])
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -157,18 +162,22 @@ def test_rviz_config_shows_the_node_outputs(tree):
     assert manager["Global Options"]["Fixed Frame"] == frame
 
 
-def test_fastdds_profile_has_a_large_shm_segment():
+def test_fastdds_profile_keeps_the_default_transports_with_a_large_shm_segment():
+    """SHM (32 MB) + UDPv4 on every interface: what a default process uses, so it sees us."""
     ns = {"d": "http://www.eprosima.com"}
     root = ET.parse(SHARE / "config" / "fastdds_large_data.xml").getroot()
     transports = {t.find("d:transport_id", ns).text: t
                   for t in root.iterfind(".//d:transport_descriptor", ns)}
     kinds = {t.find("d:type", ns).text: t for t in transports.values()}
+    assert set(kinds) == {"SHM", "UDPv4"}
     assert int(kinds["SHM"].find("d:segment_size", ns).text) >= 16 * 1024 * 1024
-    assert "UDPv4" in kinds
+    for t in transports.values():  # no interface or address restriction
+        assert not [e.tag for e in t.iter() if "WhiteList" in e.tag or "interfaces" in e.tag]
     participant = root.find(".//d:participant", ns)
     assert participant.get("is_default_profile") == "true"
     used = [t.text for t in participant.iterfind(".//d:userTransports/d:transport_id", ns)]
     assert set(used) == set(transports)
+    # Builtins off only because the user SHM transport replaces the builtin one (same kinds).
     assert participant.find(".//d:useBuiltinTransports", ns).text == "false"
 
 

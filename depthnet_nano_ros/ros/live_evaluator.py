@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.evaluation.bag_source import (
+    TF_STATIC_TOPIC,
     BagSource,
     CameraGeometry,
     cloud_xyz,
@@ -54,6 +55,10 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
 METRICS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: /tf_static as tf2_ros.StaticTransformBroadcaster publishes it (latched for late joiners)
+TF_STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                           reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 ROS_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage,
              "sensor_msgs/msg/CameraInfo": CameraInfo, "sensor_msgs/msg/PointCloud2": PointCloud2}
 
@@ -82,6 +87,7 @@ class LiveEvaluator(Node):
         self.images_seen: set[int] = set()  # image stamps published (by us or ros2 bag play)
         self.last_depth = time.monotonic()
         self.pubs: dict[str, Any] = {}
+        self.tf_static_pub: Any | None = None
         types = {c.topic: ROS_TYPES.get(c.msgtype) for c in source.reader.connections}
         if args.no_play:
             self.create_subscription(types[source.topics.image] or Image, source.topics.image,
@@ -91,9 +97,36 @@ class LiveEvaluator(Node):
             for topic in (source.topics.image, source.topics.camera_info, source.topics.lidar):
                 if types.get(topic) is not None:
                     self.pubs[topic] = self.create_publisher(types[topic], topic, RELIABLE)
+            self.tf_static_pub = self._tf_static_publisher(types)
         self.play_done = threading.Event()
         self.play_error: BaseException | None = None
         self.stop = threading.Event()
+
+    def _tf_static_publisher(self, types: dict[str, Any]) -> Any | None:
+        """A latched /tf_static publisher when the bag has one and tf2_msgs is importable."""
+        if TF_STATIC_TOPIC not in types:
+            return None
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.get_logger().warning(
+                f"tf2_msgs is not installed: the bag's {TF_STATIC_TOPIC} is not published "
+                "during playback (install ros-<distro>-tf2-msgs, or here "
+                "../shared/ros2_tools/install.sh .venv); scoring is unaffected")
+            return None
+        return self.create_publisher(TFMessage, TF_STATIC_TOPIC, TF_STATIC_QOS)
+
+    def publish_tf_static(self) -> int:
+        """Publish every /tf_static message of the bag once (latched); returns their count."""
+        if self.tf_static_pub is None:
+            return 0
+        reader = self.source.reader
+        conns = [c for c in reader.connections if c.topic == TF_STATIC_TOPIC]
+        n = 0
+        for _conn, _t, raw in reader.messages(connections=conns):
+            self.tf_static_pub.publish(bytes(raw))
+            n += 1
+        return n
 
     # -- subscriptions --------------------------------------------------------------------
     def _on_depth(self, msg: Image) -> None:
@@ -176,6 +209,7 @@ def _run(node: LiveEvaluator, executor: SingleThreadedExecutor, args: argparse.N
                    >= args.wait_lidar_subscribers), args.start_timeout,
               f"{args.wait_image_subscribers} subscribers on {topics.image} and "
               f"{args.wait_lidar_subscribers} on {topics.lidar}")
+        node.publish_tf_static()  # the geometry the scores use, for RViz and tf2 listeners
         player = threading.Thread(target=node.play, name="bag_player", daemon=True)
         player.start()
     start = time.monotonic()
