@@ -15,7 +15,12 @@ import torch
 import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 
-from depthnet_nano_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from depthnet_nano_ros.model.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    state_sha256,
+)
 from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depth_param import output_to_depth, output_to_depth_np
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
@@ -160,6 +165,7 @@ def test_corrupt_or_mismatched_checkpoints_give_clear_errors(tmp_path):
     # Weights that do not fit the stored config (e.g. edited by hand).
     payload = torch.load(good, weights_only=True)
     payload["state_dict"] = small.state_dict()
+    payload["weights_sha256"] = state_sha256(payload["state_dict"])  # re-hashed: not "corrupt"
     torch.save(payload, tmp_path / "mixed.pt")
     with pytest.raises(TrainingError, match="do not fit"):
         Trainer(_cfg(tmp_path, input_size=(32, 96), init_checkpoint=str(tmp_path / "mixed.pt")),

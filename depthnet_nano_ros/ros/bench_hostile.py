@@ -56,7 +56,7 @@ class _Rig:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
 
-        from depthnet_nano_ros.ros.bench_node import depth_node_executable
+        from depthnet_nano_ros.ros.node_executable import depth_node_executable
 
         exe = depth_node_executable()
         env = dict(os.environ)

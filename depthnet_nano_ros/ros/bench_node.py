@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,21 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.fileio import atomic_write_bytes, read_rgb
 from depthnet_nano_ros.geometry.cloud import depth_to_cloud
 from depthnet_nano_ros.geometry.image_codec import array_to_image_fields
 from depthnet_nano_ros.ros.heap import keep_freed_memory
+from depthnet_nano_ros.ros.node_executable import BenchNodeError, depth_node_executable
 
 KITTI_SIZE = (375, 1242)
 #: A KITTI-like pinhole camera (P_rect_02 of 2011_09_26) for the synthetic CameraInfo.
 KITTI_P = (721.5377, 0.0, 609.5593, 44.85728, 0.0, 721.5377, 172.854, 0.2163791,
            0.0, 0.0, 1.0, 0.002745884)
 GOALS = {"node_vs_bare": 0.95, "non_inference_ms": 3.0, "cloud_speedup": 100.0}
-
-
-class BenchNodeError(DepthNetNanoError):
-    """The benchmark could not run (node missing, no output)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,16 +174,6 @@ def bench_estimator(est: Any, rgb: np.ndarray, repeat: int = 10) -> dict[str, fl
     wall = time.perf_counter() - t0
     stages = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     return {**stages, "fps": repeat / wall, "ms": wall / repeat * 1e3}
-
-
-def depth_node_executable() -> str:
-    """The installed depth_node (next to this interpreter, else on PATH)."""
-    exe = Path(sys.executable).with_name("depth_node")
-    exe_path = str(exe) if exe.is_file() else shutil.which("depth_node")
-    if exe_path is None:
-        raise BenchNodeError("depth_node executable not found: run `make install` (or source "
-                             "your ROS 2 workspace)")
-    return exe_path
 
 
 def _node_command(args: argparse.Namespace, decimation: int) -> list[str]:

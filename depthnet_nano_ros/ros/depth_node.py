@@ -43,7 +43,7 @@ from depthnet_nano_ros.geometry.image_codec import (
     decode_compressed,
 )
 from depthnet_nano_ros.inference.estimator import DepthEstimator
-from depthnet_nano_ros.ros.diagnostics import NodeStats, diagnostic_array
+from depthnet_nano_ros.ros.diagnostics import NodeStats, WarnThrottle, diagnostic_array
 from depthnet_nano_ros.ros.heap import keep_freed_memory
 from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
 from depthnet_nano_ros.ros.node_parameters import (
@@ -108,6 +108,7 @@ class DepthNode(Node):
         self._camera_info: CameraInfo | None = None
         self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
         self._said_unscaled = False
+        self._warn_throttle = WarnThrottle()
         self._watch = QosWatch(self, self._stats.problem, cfg.warn_throttle)
 
         self._depth_pub = self._output(Image, "depth")
@@ -197,21 +198,22 @@ class DepthNode(Node):
             try:
                 step(item)
             except DepthNetNanoError as exc:
-                self._reject(str(exc))
+                self._reject(str(exc), key=type(exc).__name__)
             except Exception as exc:  # keep serving frames; the error is logged and counted
                 self._stats.problem(f"{type(exc).__name__}: {exc}", kind="errors")
                 self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=self._cfg.warn_throttle)
 
-    def _reject(self, reason: str, kind: str = "bad_input") -> None:
-        """Count a bad input, name it on /diagnostics, warn (throttled)."""
+    def _reject(self, reason: str, kind: str = "bad_input", key: str = "") -> None:
+        """Count a bad input, name it on /diagnostics, warn (throttled per kind and `key`)."""
         self._stats.problem(reason, kind)
-        throttle = self._cfg.warn_throttle  # throttled per call site, so one per kind
+        if not self._warn_throttle.due(f"{kind}:{key}", self._cfg.warn_throttle):
+            return
         if kind == "bad_input":
-            self.get_logger().warning(f"skipped a frame: {reason}", throttle_duration_sec=throttle)
+            self.get_logger().warning(f"skipped a frame: {reason}")
         else:
             self.get_logger().warning(f"published depth without depth/camera_info and points: "
-                                      f"{reason}", throttle_duration_sec=throttle)
+                                      f"{reason}")
 
     def _decode(self, msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
         """Image / CompressedImage -> (HxWx3 uint8 view, "rgb8" | "bgr8"), size-limited."""

@@ -85,3 +85,18 @@ def diagnostic_array(stamp, status: DiagnosticStatus) -> DiagnosticArray:
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = stamp
     return msg
+
+
+class WarnThrottle:
+    """At most one warning per key and period, so one kind of problem never hides another."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str, period: float) -> bool:
+        """True (and the key's clock restarted) when `key` has not warned for `period` s."""
+        now = time.monotonic()
+        if now - self._last.get(key, -float("inf")) < period:
+            return False
+        self._last[key] = now
+        return True

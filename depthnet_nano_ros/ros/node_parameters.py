@@ -54,7 +54,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("depth.min", 1.0, "metres; depth below it is published as NaN"),
     Param("depth.max", 80.0, "metres; depth above it is published as NaN"),
     Param("depth.encoding", "32FC1", "32FC1 (metres, NaN invalid) | 16UC1 (millimetres, 0 "
-          "invalid, at most 65.535 m; REP 118); points and scan use the encoded depth"),
+          "invalid, at most 65.535 m; REP 118); points use the encoded depth"),
     Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
     Param("cloud.color", False, "add a packed 'rgb' field from the input image to points"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
