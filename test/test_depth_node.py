@@ -148,7 +148,7 @@ def rig(harness, checkpoint, kitti, tmp_path_factory):
     cfg = {**NODE_YAML, "model": {**NODE_YAML["model"], "checkpoint": str(checkpoint)}}
     params.write_text(yaml.safe_dump({"depth_node": {"ros__parameters": cfg}}))
     remaps = {t: f"/kitti/{t}" for t in ("image", "camera_info", "depth", "depth/camera_info",
-                                         "depth/colored", "points")}
+                                         "depth/colored", "points", "scan")}
     with NodeProcess(tmp / "node.log", params_file=params, remaps=remaps) as node:
         yield Rig(harness, node, kitti)
         assert node.alive(), node.log()[-3000:]
@@ -297,6 +297,38 @@ def test_16uc1_millimetres_with_a_consistent_cloud(rig, checkpoint, kitti):
     sub = mm[::k, ::k]
     np.testing.assert_array_equal(z[sub > 0], sub[sub > 0].astype(np.float32) * np.float32(1e-3))
     assert np.isnan(z[sub == 0]).all()
+
+
+def test_laserscan_follows_the_published_depth(rig, kitti):
+    """scan: the band around cy of the published depth, depthimage_to_laserscan's way."""
+    from sensor_msgs.msg import LaserScan
+
+    from depthnet_nano_ros.geometry.laserscan import depth_to_scan
+
+    scan_c = rig.h.collect(LaserScan, "/kitti/scan")
+    (r,) = _set(rig, scan__rows=0)
+    assert not r.successful and "scan.rows" in r.reason
+    assert all(r.successful for r in _set(rig, scan__rows=21, scan__range_max=100.0,
+                                           scan__frame_id="camera_scan", depth__min=1.0))
+    try:
+        rig.h.wait_matched([], [scan_c.sub], alive=rig.node)
+        depth_msg, scan = rig.send(rig.frame(1), wait_for=(scan_c,))
+    finally:
+        assert all(r.successful for r in _set(rig, scan__rows=9, scan__range_max=30.0,
+                                               scan__frame_id="", depth__min=40.0))
+        rig.h.node.destroy_subscription(scan_c.sub)
+    assert scan.header.stamp == depth_msg.header.stamp and scan.header.frame_id == "camera_scan"
+    depth = np.frombuffer(depth_msg.data, "<f4").reshape(KITTI_SIZE)
+    P = kitti["P"]
+    want = depth_to_scan(depth, P[0, 0], P[0, 2], P[1, 2], 21, 1.0, 100.0)
+    ranges = np.asarray(scan.ranges, np.float32)
+    # uniform angle bins are finer than a pixel near the centre (depthimage_to_laserscan does
+    # the same), so some central bins stay NaN: ~half the 1242 bins hold a return here
+    assert ranges.shape == (KITTI_SIZE[1],) and np.isfinite(ranges).mean() > 0.4
+    np.testing.assert_array_equal(ranges, want.ranges)
+    assert (scan.angle_min, scan.angle_max, scan.angle_increment) == pytest.approx(
+        (want.angle_min, want.angle_max, want.angle_increment), rel=1e-6)
+    assert (scan.range_min, scan.range_max) == (1.0, 100.0)
 
 
 def test_invalid_parameter_changes_are_refused(rig):

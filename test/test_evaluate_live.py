@@ -143,6 +143,10 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         metrics = h.collect(DepthMetrics, "/listener/metrics", qos)
         tf_static = h.collect(TFMessage, "/tf_static", qos) if TFMessage else None
+        # the player publishes /tf_static once, latched, and may exit within seconds: it waits
+        # for our image subscription too, so it has discovered this harness before it publishes
+        from sensor_msgs.msg import Image
+        h.collect(Image, IMAGE)
         listener = _start([bag, "--live", "--no-play", "--node-name", "listener", "--json",
                            str(tmp / "listen.json"), "--idle-timeout", "5"], tmp / "listen.log")
         try:
@@ -152,7 +156,7 @@ def test_live_equals_offline_play_and_listen(setup: dict, node: NodeProcess) -> 
             h.spin_until(lambda: h.node.count_subscribers(LIDAR) >= 1
                          and h.node.count_subscribers("/depth") >= 1, timeout=60,
                          what="the --no-play evaluator to subscribe")
-            player = _start([bag, "--live", "--rate", "0.3", "--wait-image-subscribers", "2",
+            player = _start([bag, "--live", "--rate", "0.3", "--wait-image-subscribers", "3",
                              "--wait-lidar-subscribers", "1", "--json", str(tmp / "play.json"),
                              "--report", str(tmp / "report"), "--save-predictions",
                              str(tmp / "pred")], tmp / "play.log")

@@ -3,7 +3,7 @@
 1. The bare estimator on one 1242x375 frame (frames per second).
 2. depth -> organized cloud, vectorized vs a per-point Python loop building the same bytes.
 3. depth_node in its own process, fed frames at a fixed rate (default 1.25x the bare rate, so
-   it is never idle) with depth, depth/colored and points subscribed: output rate, end-to-end
+   it is never idle) with depth, depth/colored, points and scan subscribed: output rate, end-to-end
    latency, and the node's own per-stage latencies from /diagnostics.
 """
 
@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not subscribe depth/colored (the node then skips the colour map)")
     parser.add_argument("--no-points", action="store_true",
                         help="do not subscribe points (the node then skips the cloud)")
+    parser.add_argument("--no-scan", action="store_true",
+                        help="do not subscribe scan (the node then skips the LaserScan)")
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the node")
     parser.add_argument("--threads", type=int, default=0,
@@ -200,7 +202,7 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray, rate: float) -> dict[s
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 
     fields = array_to_image_fields(rgb, "rgb8")
     image = Image(**{k: v for k, v in fields.items() if k != "data"})
@@ -253,6 +255,9 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray, rate: float) -> dict[s
                                                  qos_profile_sensor_data, raw=True))
         if not args.no_points:
             subs.append(node.create_subscription(PointCloud2, "points", lambda m: None,
+                                                 qos_profile_sensor_data, raw=True))
+        if not args.no_scan:
+            subs.append(node.create_subscription(LaserScan, "scan", lambda m: None,
                                                  qos_profile_sensor_data, raw=True))
         spin_until(lambda: image_pub.get_subscription_count() > 0
                    and all(s.get_publisher_count() > 0 for s in subs), args.timeout,

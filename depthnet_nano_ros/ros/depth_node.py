@@ -24,7 +24,14 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from sensor_msgs.msg import (
+    CameraInfo,
+    CompressedImage,
+    Image,
+    LaserScan,
+    PointCloud2,
+    PointField,
+)
 from std_msgs.msg import Header
 
 from depthnet_nano_ros.errors import DepthNetNanoError
@@ -42,6 +49,7 @@ from depthnet_nano_ros.geometry.image_codec import (
     color_from_image,
     decode_compressed,
 )
+from depthnet_nano_ros.geometry.laserscan import depth_to_scan
 from depthnet_nano_ros.inference.estimator import DepthEstimator
 from depthnet_nano_ros.ros.diagnostics import NodeStats, WarnThrottle, diagnostic_array
 from depthnet_nano_ros.ros.heap import keep_freed_memory
@@ -115,6 +123,7 @@ class DepthNode(Node):
         self._info_pub = self._output(CameraInfo, "depth/camera_info")
         self._colored_pub = self._output(Image, "depth/colored")
         self._points_pub = self._output(PointCloud2, "points")
+        self._scan_pub = self._output(LaserScan, "scan")
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_type, self._image_topic = ((CompressedImage, "image/compressed") if cfg.compressed
                                          else (Image, "image"))
@@ -154,7 +163,7 @@ class DepthNode(Node):
         self._camera_info = msg
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        """Validate and apply run-time changes of depth range, cloud and colormap settings."""
+        """Validate and apply run-time changes of depth range, cloud, scan and colormap settings."""
         values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
         values.update({p.name: p.value for p in params})
         try:
@@ -165,7 +174,9 @@ class DepthNode(Node):
             self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
             decimation=values["cloud.decimation"], color=values["cloud.color"],
             colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
-            max_pixels=values["input.max_pixels"], depth_encoding=values["depth.encoding"])
+            max_pixels=values["input.max_pixels"], depth_encoding=values["depth.encoding"],
+            scan_rows=values["scan.rows"], scan_range_min=values["scan.range_min"],
+            scan_range_max=values["scan.range_max"], scan_frame_id=values["scan.frame_id"])
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -287,9 +298,26 @@ class DepthNode(Node):
             self._points_pub.publish(self._cloud_msg(r.header, depth, camera[1], cfg.decimation,
                                                      rgb))
             outputs.append("points")
-        t["cloud"] = (time.perf_counter() - t3) * 1e3
+        t4 = time.perf_counter()
+        t["cloud"] = (t4 - t3) * 1e3
+        if camera is not None and self._scan_pub.get_subscription_count() > 0:
+            self._scan_pub.publish(self._scan_msg(r.header, depth, camera[1]))
+            outputs.append("scan")
+            t["scan"] = (time.perf_counter() - t4) * 1e3
         t["total"] = sum(v for k, v in t.items() if k != "total")
         self._stats.frame_done(t, tuple(outputs))
+
+    def _scan_msg(self, header: Header, depth: np.ndarray, k: Intrinsics) -> LaserScan:
+        """The LaserScan of the band of scan.rows rows around cy (depthimage_to_laserscan)."""
+        cfg = self._cfg
+        scan = depth_to_scan(depth, k.fx, k.cx, k.cy, cfg.scan_rows, cfg.scan_range_min,
+                             cfg.scan_range_max)
+        out_header = Header(stamp=header.stamp, frame_id=cfg.scan_frame_id or header.frame_id)
+        msg = LaserScan(header=out_header, angle_min=scan.angle_min, angle_max=scan.angle_max,
+                        angle_increment=scan.angle_increment, time_increment=0.0,
+                        scan_time=0.0, range_min=scan.range_min, range_max=scan.range_max)
+        msg.ranges = scan.ranges  # float32 array: no per-element conversion
+        return msg
 
     @staticmethod
     def _cloud_msg(header: Header, depth: np.ndarray, k: Intrinsics, decimation: int,

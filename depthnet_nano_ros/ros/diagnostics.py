@@ -10,7 +10,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 #: Stages timed per frame, in pipeline order (milliseconds).
 STAGES = ("decode", "preprocess", "inference", "postprocess", "publish_depth", "colorize",
-          "cloud", "total")
+          "cloud", "scan", "total")
 #: Problem counters: a skipped input frame, an unusable CameraInfo (depth still published
 #: without depth/camera_info and points), an unexpected internal error (frame skipped), an
 #: incompatible-QoS peer of any endpoint, a silence of the input (qos_watch.py).
@@ -24,7 +24,7 @@ class NodeStats:
         self._lock = threading.Lock()
         self._times: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self._sums = dict.fromkeys(STAGES, 0.0)  # since start, for exact means between readings
-        self.counts = dict.fromkeys(("processed", *PROBLEMS, "colored", "points"), 0)
+        self.counts = dict.fromkeys(("processed", *PROBLEMS, "colored", "points", "scan"), 0)
         self.last_problem = ""
         self._problem_time = 0.0
         self._done_times: deque[float] = deque(maxlen=window)

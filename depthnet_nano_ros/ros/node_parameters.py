@@ -57,13 +57,18 @@ PARAMETERS: tuple[Param, ...] = (
           "invalid, at most 65.535 m; REP 118); points use the encoded depth"),
     Param("cloud.decimation", 1, "points = every k-th pixel in both axes (1, 2, 4, ...)"),
     Param("cloud.color", False, "add a packed 'rgb' field from the input image to points"),
+    Param("scan.rows", 9, "LaserScan `scan`: rows of the band around the optical centre cy "
+          "(the nearest valid depth per column wins)"),
+    Param("scan.range_min", 1.0, "metres; shorter scan ranges are dropped"),
+    Param("scan.range_max", 30.0, "metres; longer scan ranges are dropped (no return = NaN)"),
+    Param("scan.frame_id", "", "frame_id of scan; empty = the image's (optical) frame"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
     Param("colormap.max", 50.0, "metres mapped to the last turbo colour of depth/colored"),
     Param("qos.input.reliability", "best_effort",
           "best_effort (sensor data) | reliable, for image and camera_info", read_only=True),
     Param("qos.input.depth", 5, "history depth of the input subscriptions", read_only=True),
     Param("qos.output.reliability", "reliable",
-          "reliable | best_effort, for depth, depth/camera_info, depth/colored, points",
+          "reliable | best_effort, for depth, depth/camera_info, depth/colored, points, scan",
           read_only=True),
     Param("qos.output.depth", 1, "history depth of the publishers", read_only=True),
     Param("diagnostics.period", 1.0, "seconds between /diagnostics messages", read_only=True),
@@ -93,6 +98,10 @@ class NodeConfig:
     depth_encoding: str
     decimation: int
     color: bool
+    scan_rows: int
+    scan_range_min: float
+    scan_range_max: float
+    scan_frame_id: str
     colormap_min: float
     colormap_max: float
     input_qos: QoSProfile
@@ -126,6 +135,11 @@ def check_dynamic(values: dict[str, Any]) -> None:
                               "count >= 1 (default 16777216 = 4096 x 4096)")
     if values["cloud.decimation"] < 1:
         raise NodeConfigError(f"cloud.decimation={values['cloud.decimation']}: use 1, 2, 4, ...")
+    if values["scan.rows"] < 1:
+        raise NodeConfigError(f"scan.rows={values['scan.rows']}: use at least 1 row")
+    if not 0 <= values["scan.range_min"] < values["scan.range_max"]:
+        raise NodeConfigError(f"scan.range_min={values['scan.range_min']} / scan.range_max="
+                              f"{values['scan.range_max']}: need 0 <= range_min < range_max")
     if not values["colormap.min"] < values["colormap.max"]:
         raise NodeConfigError(
             f"colormap.min={values['colormap.min']} must be below colormap.max="
@@ -156,7 +170,9 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
         max_pixels=values["input.max_pixels"],
         min_depth=values["depth.min"], max_depth=values["depth.max"],
         depth_encoding=values["depth.encoding"], decimation=values["cloud.decimation"],
-        color=values["cloud.color"],
+        color=values["cloud.color"], scan_rows=values["scan.rows"],
+        scan_range_min=values["scan.range_min"], scan_range_max=values["scan.range_max"],
+        scan_frame_id=values["scan.frame_id"],
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
         input_qos=make_qos(values["qos.input.reliability"], values["qos.input.depth"],
                            "qos.input"),
