@@ -1,8 +1,11 @@
-"""Training augmentation: horizontal flip, RGB channel permutation, photometric jitter.
+"""Training augmentation: zoom crops, horizontal flip, RGB channel permutation, photometric jitter.
 
-Works on HxWx3 uint8 RGB and HxW depth arrays at the network input size, before
+:func:`augment` works on HxWx3 uint8 RGB and HxW depth arrays at the network input size, before
 ``model.transforms.normalize_rgb`` (so the network sees exactly what inference feeds it).
 Geometry changes (the flip) apply to image and depth together; colour changes to the image only.
+:func:`zoom_crop` runs before the resize to the input size: a random crop of the full image that
+the resize then magnifies, i.e. a longer focal length; the dataset moves the depth target's
+focal normalization with it (``training.datasets``), so depth stays consistent.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AugmentConfig", "augment"]
+__all__ = ["AugmentConfig", "augment", "zoom_crop"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -27,11 +30,17 @@ class AugmentConfig:
     contrast: float = 0.2  # blend with the mean grey level
     saturation: float = 0.2  # blend with the grey image
     gamma: float = 0.1  # exponent U(1 - g, 1 + g) on [0, 1] intensities
+    zoom_prob: float = 0.0  # crop 1/z of the image (z ~ U(1, zoom_max)) = focal length x z
+    zoom_max: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.zoom_max <= 8.0:
+            raise ValueError(f"augment zoom_max {self.zoom_max} must be in [1, 8] (1 = no zoom)")
 
     @classmethod
     def disabled(cls) -> AugmentConfig:
         """No augmentation at all (validation, tests)."""
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _jitter(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -67,3 +76,19 @@ def augment(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
     if rng.random() < cfg.jitter_prob:
         rgb = _jitter(rgb, cfg, rng)
     return np.ascontiguousarray(rgb), np.ascontiguousarray(depth)
+
+
+def zoom_crop(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """With probability zoom_prob, the same random 1/z crop (aspect kept) of image and depth.
+
+    Draws from `rng` only when zoom_prob > 0, so other augmentation streams stay unchanged.
+    The caller reads the zoom from the crop's width (the focal length grows by W / w_crop).
+    """
+    if cfg.zoom_prob <= 0 or cfg.zoom_max <= 1.0 or rng.random() >= cfg.zoom_prob:
+        return rgb, depth
+    h, w = depth.shape[:2]
+    z = rng.uniform(1.0, cfg.zoom_max)
+    ch, cw = max(2, round(h / z)), max(2, round(w / z))
+    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return (rgb[top:top + ch, left:left + cw], depth[top:top + ch, left:left + cw])

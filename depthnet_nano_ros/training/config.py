@@ -35,6 +35,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # max gradient norm, 0 = off
     loss: dict[str, float] = field(default_factory=lambda: {"ssim": 1.0, "grad": 1.0, "l1": 0.1})
     augment: dict[str, float] | bool = True  # True = defaults, False = off, dict = AugmentConfig
+    focal_normalize: bool = True  # targets d * f_ref / f_net; f_ref (KITTI's) stored as focal_px
     model: dict[str, Any] = field(default_factory=dict)  # DepthNetNanoConfig overrides
     init_checkpoint: str | None = None  # start from these weights (fine-tuning)
     resume: bool = True  # continue from out_dir/last.pt when it exists

@@ -15,6 +15,11 @@ Targets: ``lidar`` = the projected Velodyne scan (sparse); ``densified`` = that 
 by :mod:`~depthnet_nano_ros.training.densify` (cached); ``groundtruth`` = KITTI depth-benchmark
 annotated maps; ``exact`` = the synthetic drive's exact depth (``proj_depth/exact``).
 Images go through ``model.transforms`` (resize + ImageNet normalization) exactly as at inference.
+
+Focal normalization: with a reference focal ``f_ref`` (px at the network input width), every
+depth target becomes ``d * f_ref / f_net``, where ``f_net`` is the frame's own focal length once
+its image (or its zoom crop) is resized to the input. The network then learns depth for one
+camera, and inference rescales it to the user's (``model.focal``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from depthnet_nano_ros.kitti.object_dataset import ObjectDataset
 from depthnet_nano_ros.kitti.raw import RawDrive
 from depthnet_nano_ros.model.depth_param import depth_to_output
 from depthnet_nano_ros.model.transforms import check_input_size, normalize_rgb, resize_rgb
-from depthnet_nano_ros.training.augment import AugmentConfig, augment
+from depthnet_nano_ros.training.augment import AugmentConfig, augment, zoom_crop
 from depthnet_nano_ros.training.densify import cached_densify
 from depthnet_nano_ros.training.errors import TrainingError
 from depthnet_nano_ros.training.targets import resize_target
@@ -76,6 +81,10 @@ class FrameRef:
         # Annotated benchmark maps are semi-dense: treat them as sparse (masked) targets.
         return rgb, depth, self.target == "exact"
 
+    def focal_px(self) -> float:
+        """Horizontal focal length (px) of the image `load()` returns (its calibration's K)."""
+        return float(self.source.calibration(self.index).K(self.source.camera)[0, 0])
+
 
 @dataclass
 class ArrayFrame:
@@ -85,10 +94,15 @@ class ArrayFrame:
     depth: np.ndarray
     dense: bool = True
     name: str = "array"
+    fx: float | None = None  # focal px of `rgb`; None = taken as the reference camera's
 
     def load(self) -> tuple[np.ndarray, np.ndarray, bool]:
         """The arrays themselves."""
         return self.rgb, self.depth, self.dense
+
+    def focal_px(self) -> float | None:
+        """The focal length given, if any."""
+        return self.fx
 
 
 def parse_split(path: str | Path) -> list[tuple[str, int, str]]:
@@ -206,19 +220,25 @@ def to_sample(rgb: np.ndarray, depth: np.ndarray, dense: bool, size: tuple[int, 
 
 
 class DepthDataset(Dataset):
-    """Frames -> training samples at the network input size, optionally augmented."""
+    """Frames -> training samples at the network input size, optionally augmented.
+
+    `ref_focal` (px at the input width) turns on focal normalization (module doc); zoom
+    augmentation keeps the full-resolution frames in the cache, the rest keeps them resized.
+    """
 
     def __init__(self, frames: Sequence[FrameRef | ArrayFrame], input_size: tuple[int, int],
                  augment_cfg: AugmentConfig | None = None, seed: int = 0,
                  cache_in_memory: bool = True, max_depth: float = 80.0,
-                 min_depth: float = 1.0) -> None:
+                 min_depth: float = 1.0, ref_focal: float | None = None) -> None:
         self.frames = list(frames)
         self.size = check_input_size(input_size)
         self.aug = augment_cfg
         self.seed = seed
         self.epoch = 0
         self.max_depth, self.min_depth = max_depth, min_depth
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, bool]] | None = (
+        self.ref_focal = ref_focal
+        self._full = augment_cfg is not None and augment_cfg.zoom_prob > 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, bool, float | None]] | None = (
             {} if cache_in_memory else None)
 
     def __len__(self) -> int:
@@ -228,18 +248,28 @@ class DepthDataset(Dataset):
         """Change the augmentation stream (call once per epoch, like DistributedSampler)."""
         self.epoch = epoch
 
-    def _load_resized(self, i: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Frame `i` at the input size (memoized: the same file content every epoch)."""
+    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray, bool, float | None]:
+        """Frame `i` (full size for zoom crops, else at the input size) and its focal px at
+        that size; memoized: the same file content every epoch."""
         if self._cache is not None and i in self._cache:
             return self._cache[i]
-        rgb, depth, dense = self.frames[i].load()
-        item = (resize_rgb(rgb, self.size), resize_target(depth, self.size, dense), dense)
+        frame = self.frames[i]
+        rgb, depth, dense = frame.load()
+        fx = frame.focal_px() if self.ref_focal is not None else None
+        if not self._full:
+            fx = None if fx is None else fx * self.size[1] / rgb.shape[1]
+            rgb, depth = resize_rgb(rgb, self.size), resize_target(depth, self.size, dense)
+        item = (rgb, depth, dense, fx)
         if self._cache is not None:
             self._cache[i] = item
         return item
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rgb, depth, dense = self._load_resized(i)
+        rgb, depth, dense, fx = self._load(i)
         rng = np.random.default_rng((self.seed, self.epoch, i))
+        if self.aug is not None:
+            rgb, depth = zoom_crop(rgb, depth, self.aug, rng)
+        if fx is not None:  # focal normalization: fx (at the cached width) once resized
+            depth = depth * np.float32(self.ref_focal / (fx * self.size[1] / rgb.shape[1]))
         return to_sample(rgb, depth, dense, self.size, self.aug, rng, self.max_depth,
                          self.min_depth)

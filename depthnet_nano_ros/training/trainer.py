@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from depthnet_nano_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
+from depthnet_nano_ros.model.focal import kitti_reference_focal
 from depthnet_nano_ros.training.augment import AugmentConfig
 from depthnet_nano_ros.training.config import TrainConfig
 from depthnet_nano_ros.training.datasets import ArrayFrame, DepthDataset, FrameRef, build_frames
@@ -104,6 +105,9 @@ class Trainer:
                                     weight_decay=cfg.weight_decay)
         self.amp = cfg.amp == "on" or (cfg.amp == "auto" and self.dist.cuda)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dist.cuda)
+        #: the focal length (px at the input width) all depth targets are normalized to
+        self.ref_focal = (kitti_reference_focal(cfg.input_size[1]) if cfg.focal_normalize
+                          else None)
         self.train_ds, self.val_ds = self._build_data()
         sampler = (DistributedSampler(self.train_ds, self.dist.world, self.dist.rank,
                                       shuffle=True, seed=cfg.seed, drop_last=True)
@@ -153,7 +157,7 @@ class Trainer:
         aug = (AugmentConfig(**cfg.augment) if isinstance(cfg.augment, dict)
                else AugmentConfig() if cfg.augment else None)
         common = {"cache_in_memory": cfg.cache_in_memory, "max_depth": self.model.cfg.max_depth,
-                  "min_depth": self.model.cfg.min_depth}
+                  "min_depth": self.model.cfg.min_depth, "ref_focal": self.ref_focal}
         given_train, given_val = self._frames
         if given_train is None and not cfg.train:
             raise TrainingError("the config has no 'train' data sources: add at least one "
@@ -231,7 +235,7 @@ class Trainer:
                 "best": self.best, "scaler": self.scaler.state_dict() if self.amp else None}
         return save_checkpoint(self.out_dir / name, self.model, input_size=self.cfg.input_size,
                                train_config=self.cfg.to_dict(), metrics=metrics or {},
-                               git_rev=self.git_rev, extra=extra)
+                               git_rev=self.git_rev, extra=extra, focal_px=self.ref_focal)
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
         key = self.cfg.best_metric
@@ -334,4 +338,4 @@ def publish(checkpoint: str | Path, dest: str | Path, half: bool = True) -> Path
     extra["published_from"] = str(checkpoint)
     return save_checkpoint(dest, model, input_size=info.input_size, half=half,
                            train_config=info.train_config, metrics=info.metrics,
-                           git_rev=info.git_rev, extra=extra)
+                           git_rev=info.git_rev, extra=extra, focal_px=info.focal_px)
