@@ -443,6 +443,41 @@ def test_depth_follows_the_camera_info_focal_length(rig, checkpoint, kitti):
     rig.send(rig.frame(0))  # back to the KITTI focal for the following tests
 
 
+def test_a_new_camera_at_run_time_is_followed_without_restart(rig, kitti):
+    """640x480 from another lens, then KITTI again: info, cloud, scan and scale follow."""
+    from sensor_msgs.msg import LaserScan
+
+    scan_c = rig.h.collect(LaserScan, "/kitti/scan")
+    rig.h.wait_matched([], [scan_c.sub], alive=rig.node)
+    rgb = np.ascontiguousarray(kitti["rgb"][1][:, 300:940][:, :, :].repeat(2, 0)[:480])
+    p = np.array([[500.0, 0, 320.0, 0], [0, 500.0, 240.0, 0], [0, 0, 1.0, 0]])
+    other = camera_info_msg(p, (480, 640), FRAME)
+    try:
+        for _ in range(3):  # camera_info and image travel on different topics: retry if reordered
+            depth_msg, info, cloud, scan = rig.send(
+                image_msg(rgb, "rgb8", FRAME, rig.next_stamp()), info=other,
+                wait_for=(rig.info, rig.points, scan_c))
+            if info.width == 640 and cloud.width * cloud.height == 160 * 120:
+                break
+        assert (depth_msg.height, depth_msg.width) == (480, 640)
+        assert (info.height, info.width) == (480, 640) and info.p[0] == 500.0
+        assert cloud.width * cloud.height == (480 // 4) * (640 // 4)  # cloud.decimation 4
+        assert len(scan.ranges) == 640
+        assert scan.angle_max == pytest.approx(math.atan2(320.0, 500.0), rel=1e-5)
+        values = rig.fresh_diagnostics()
+        # fx 500 px at width 640 against KITTI's 721.5377 px at 1242 (legacy reference)
+        want = (500.0 / 640) / (721.5377 / 1242)
+        assert float(values["depth_scale"]) == pytest.approx(want, rel=1e-3), values
+        depth_msg, info, cloud, scan = rig.send(rig.frame(0), wait_for=(rig.info, rig.points,
+                                                                        scan_c))
+        assert (depth_msg.height, depth_msg.width) == KITTI_SIZE and info.width == KITTI_SIZE[1]
+        assert len(scan.ranges) == KITTI_SIZE[1]
+        assert float(rig.fresh_diagnostics()["depth_scale"]) == pytest.approx(1.0, rel=1e-3)
+    finally:
+        rig.h.node.destroy_subscription(scan_c.sub)
+    assert "input changed: 1242x375" in rig.node.log() and "-> 640x480" in rig.node.log()
+
+
 def test_burst_processes_latest_and_counts_drops(rig):
     start = rig.fresh_diagnostics()
     msg = rig.frame(0)

@@ -90,6 +90,11 @@ def image_msg(header: Header, arr: np.ndarray, encoding: str) -> Image:
     return msg
 
 
+def _fx_text(fx: float | None) -> str:
+    """A focal length for a log line."""
+    return "unknown" if fx is None else f"{fx:.1f} px"
+
+
 def camera_info_for(info: CameraInfo, header: Header) -> CameraInfo:
     """A copy of `info` carrying `header` (the depth image's)."""
     out = CameraInfo()
@@ -116,6 +121,7 @@ class DepthNode(Node):
         self._camera_info: CameraInfo | None = None
         self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
         self._said_unscaled = False
+        self._input_seen: tuple[int, int, float | None] | None = None  # (w, h, fx) last frame
         self._warn_throttle = WarnThrottle()
         self._watch = QosWatch(self, self._stats.problem, cfg.warn_throttle)
 
@@ -260,12 +266,24 @@ class DepthNode(Node):
                 "one arrives")
         return fx
 
+    def _note_input(self, width: int, height: int, fx: float | None) -> None:
+        """Log once per change of image size or focal length (all outputs follow it)."""
+        seen, self._input_seen = self._input_seen, (width, height, fx)
+        if seen is None or seen == self._input_seen:
+            return
+        self.get_logger().info(
+            f"input changed: {seen[0]}x{seen[1]} (fx {_fx_text(seen[2])}) -> {width}x{height} "
+            f"(fx {_fx_text(fx)}); depth, cloud, scan and the metric scale follow, the network "
+            "keeps its input size")
+
     def _infer(self, msg: Image | CompressedImage) -> None:
         """Stage 1: decode and estimate; hands the result to the publishing stage."""
         t0 = time.perf_counter()
         image, order = self._decode(msg)
         t = {"decode": (time.perf_counter() - t0) * 1e3}
-        pred = self._estimator.estimate(image, order, focal_px=self._focal(image.shape[1]))
+        focal = self._focal(image.shape[1])
+        self._note_input(image.shape[1], image.shape[0], focal)
+        pred = self._estimator.estimate(image, order, focal_px=focal)
         self._depth_scale = pred.depth_scale
         t.update(pred.timings_ms)
         self._results.put(_Result(msg.header, image, order, pred.depth, t))
