@@ -11,6 +11,11 @@ with a 32 MB shared-memory segment, so full-size depth and clouds reach best-eff
 (docs/ros_node.md, "DDS and large messages"). A depth_node that exits with an error ends the
 launch with exit code 1; rviz:=true without rviz2 installed logs a warning and runs the node
 alone.
+
+Several cameras: `cameras:=front,left` starts one depth_node per camera in namespace
+<namespace>/<camera>, each with its own topics (image:=image_raw -> /front/image_raw, ...;
+relative topic names are required then). `lifecycle:=true` starts managed nodes that wait for
+configure / activate (ros2 lifecycle, nav2_lifecycle_manager).
 """
 
 import os
@@ -43,6 +48,10 @@ ARGUMENTS = (
     ("engine", "", "exported engine file (overrides model.engine)"),
     ("backend", "", "auto | torch | onnxruntime | tensorrt | torch2trt (overrides model.backend)"),
     ("namespace", "", "namespace of the node and its output topics"),
+    ("cameras", "", "several cameras: comma-separated names (front,left); one node per camera "
+                    "in <namespace>/<camera>, image and camera_info resolved inside it"),
+    ("lifecycle", "false", "true = managed (lifecycle) nodes that wait for configure / "
+                           "activate; false = they start publishing at once"),
     ("rviz", "false", "start RViz2 with config/depth.rviz (skipped with a warning if absent)"),
     ("camera_frame", "camera_color_left", "RViz fixed frame: the input image's frame_id"),
     ("dds_profile", "auto", "Fast DDS XML profile of depth_node: auto = the package's "
@@ -70,8 +79,21 @@ def _on_node_exit(event, context):
     return [Shutdown(reason="depth_node exited")]
 
 
+def camera_names(value: str) -> list[str]:
+    """`front,left` or `[front, left]` -> ["front", "left"]; "" -> [] (one node, no camera)."""
+    names = [n.strip() for n in value.strip().strip("[]").replace(" ", ",").split(",")]
+    names = [n.strip("'\"") for n in names if n.strip("'\"")]
+    for name in names:
+        if not name.replace("_", "").isalnum() or name[0].isdigit():
+            raise NodeFailed(f"cameras:={value}: {name!r} is not a valid namespace name (letters, "
+                             "digits, underscores; not starting with a digit)")
+    if len(set(names)) != len(names):
+        raise NodeFailed(f"cameras:={value} names a camera twice")
+    return names
+
+
 def _depth_node(context, *args, **kwargs):
-    """The node, with launch-argument overrides of the YAML resolved at launch time."""
+    """One node per camera (or one), with launch-argument overrides of the YAML."""
     params_file = LaunchConfiguration("params_file").perform(context)
     parameters = [params_file or _share("config", "depthnet_nano.yaml")]
     overrides = {}
@@ -79,19 +101,37 @@ def _depth_node(context, *args, **kwargs):
         value = LaunchConfiguration(argument).perform(context)
         if value:
             overrides[parameter] = value
-    if overrides:
-        parameters.append(overrides)
+    lifecycle = LaunchConfiguration("lifecycle").perform(context).lower()
+    if lifecycle not in ("true", "false", "1", "0", "yes", "no"):
+        raise NodeFailed(f"lifecycle:={lifecycle}: use true or false")
+    overrides["lifecycle"] = lifecycle in ("true", "1", "yes")
+    parameters.append(overrides)
     image = LaunchConfiguration("image").perform(context)
+    info = LaunchConfiguration("camera_info").perform(context)
+    namespace = LaunchConfiguration("namespace").perform(context).strip("/")
+    cameras = camera_names(LaunchConfiguration("cameras").perform(context))
+    if cameras:
+        for arg, topic in (("image", image), ("camera_info", info)):
+            if topic.startswith(("/", "~")):
+                raise NodeFailed(
+                    f"cameras:={','.join(cameras)} with {arg}:={topic}: an absolute name makes "
+                    f"every node read the same topic; give a relative one, resolved in each "
+                    f"camera's namespace ({arg}:={topic.lstrip('/~').split('/')[-1]} -> "
+                    f"/{cameras[0]}/{topic.lstrip('/~').split('/')[-1]})")
     profile = _dds_profile(LaunchConfiguration("dds_profile").perform(context))
-    node = Node(
-        package=PACKAGE, executable="depth_node", name="depth_node",
-        namespace=LaunchConfiguration("namespace"), parameters=parameters, output="screen",
-        remappings=[("image", image), ("image/compressed", image + "/compressed"),
-                    ("camera_info", LaunchConfiguration("camera_info"))],
-        additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
-    )
-    return [node, RegisterEventHandler(OnProcessExit(target_action=node,
-                                                     on_exit=_on_node_exit))]
+    actions = []
+    for camera in cameras or [""]:
+        node = Node(
+            package=PACKAGE, executable="depth_node", name="depth_node",
+            namespace="/".join(p for p in (namespace, camera) if p), parameters=parameters,
+            output="screen",
+            remappings=[("image", image), ("image/compressed", image + "/compressed"),
+                        ("camera_info", info)],
+            additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": profile} if profile else None,
+        )
+        actions += [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                             on_exit=_on_node_exit))]
+    return actions
 
 
 def _dds_profile(value: str) -> str | None:

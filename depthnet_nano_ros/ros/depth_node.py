@@ -1,5 +1,6 @@
-"""`depth_node`: camera images in; metric depth, its CameraInfo, a colour view and an organized
-point cloud out (REP 118 depth, depth_image_proc cloud layout).
+"""`depth_node`: camera images in; metric depth, its CameraInfo, a colour view, an organized
+point cloud and a LaserScan out (REP 118 depth, depth_image_proc cloud layout,
+depthimage_to_laserscan scan). A lifecycle node; `lifecycle:=false` (default) brings itself up.
 
 Subscription callbacks only drop the message into a one-slot latest-frame buffer; an inference
 thread runs the estimator on the newest frame and hands the result (again latest-wins) to a
@@ -21,36 +22,24 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import (
-    CameraInfo,
-    CompressedImage,
-    Image,
-    LaserScan,
-    PointCloud2,
-    PointField,
-)
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import Header
 
 from depthnet_nano_ros.errors import DepthNetNanoError
-from depthnet_nano_ros.geometry.camera import (
-    Intrinsics,
-    focal_from_camera_info,
-    intrinsics_from_camera_info,
-)
-from depthnet_nano_ros.geometry.cloud import depth_to_cloud
+from depthnet_nano_ros.geometry.camera import Intrinsics
 from depthnet_nano_ros.geometry.colormap import colorize
 from depthnet_nano_ros.geometry.depth_encoding import encode_depth
 from depthnet_nano_ros.geometry.image_codec import (
-    array_to_image_fields,
     check_pixels,
     color_from_image,
     decode_compressed,
 )
-from depthnet_nano_ros.geometry.laserscan import depth_to_scan
 from depthnet_nano_ros.inference.estimator import DepthEstimator
+from depthnet_nano_ros.ros.camera_tracker import CameraTracker
+from depthnet_nano_ros.ros.depth_messages import camera_info_for, cloud_msg, image_msg, scan_msg
 from depthnet_nano_ros.ros.diagnostics import NodeStats, WarnThrottle, diagnostic_array
 from depthnet_nano_ros.ros.heap import keep_freed_memory
 from depthnet_nano_ros.ros.latest_frame import LatestFrameSlot
@@ -67,8 +56,6 @@ from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
 
 __all__ = ["PARAMETERS", "PARAMETER_NAMES", "DepthNode", "main"]
 
-_CAMERA_INFO_FIELDS = tuple(CameraInfo.get_fields_and_field_types())
-
 
 @dataclass
 class _Result:
@@ -81,68 +68,69 @@ class _Result:
     timings: dict[str, float]
 
 
-def image_msg(header: Header, arr: np.ndarray, encoding: str) -> Image:
-    """numpy array -> sensor_msgs/Image with `header` (one copy of the pixels)."""
-    fields = array_to_image_fields(arr, encoding)
-    msg = Image(header=header, height=fields["height"], width=fields["width"],
-                encoding=encoding, is_bigendian=fields["is_bigendian"], step=fields["step"])
-    msg.data = fields["data"]
-    return msg
+class DepthNode(LifecycleNode):
+    """The DepthNet Nano depth node (see docs/ros_node.md for topics and parameters).
 
-
-def _fx_text(fx: float | None) -> str:
-    """A focal length for a log line."""
-    return "unknown" if fx is None else f"{fx:.1f} px"
-
-
-def camera_info_for(info: CameraInfo, header: Header) -> CameraInfo:
-    """A copy of `info` carrying `header` (the depth image's)."""
-    out = CameraInfo()
-    for name in _CAMERA_INFO_FIELDS:
-        setattr(out, name, getattr(info, name))
-    out.header = header
-    return out
-
-
-class DepthNode(Node):
-    """The DepthNet Nano depth node (see docs/ros_node.md for topics and parameters)."""
+    A managed node: configure loads the model and creates the topics, activate starts
+    publishing, deactivate stops it, cleanup frees the model. With `lifecycle` false (the
+    default) `main` configures and activates it at once; with true a lifecycle manager does.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("depth_node", **kwargs)
         self._cfg = config_from_values(declare_all(self))
-        cfg = self._cfg
-        self._estimator = DepthEstimator.create(
-            checkpoint=cfg.checkpoint or None, engine=cfg.engine or None, backend=cfg.backend,
-            precision=cfg.precision, input_size=cfg.input_size, cpu_threads=cfg.cpu_threads,
-            cpu_spin=cfg.cpu_spin)
+        self.managed = self._cfg.lifecycle
+        self.start_error: BaseException | None = None  # why the last configure failed
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
         self._stats = NodeStats()
-        self._camera_info: CameraInfo | None = None
+        self._camera = CameraTracker()
         self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
         self._said_unscaled = False
-        self._input_seen: tuple[int, int, float | None] | None = None  # (w, h, fx) last frame
         self._warn_throttle = WarnThrottle()
-        self._watch = QosWatch(self, self._stats.problem, cfg.warn_throttle)
+        self._watch = QosWatch(self, self._stats.problem, self._cfg.warn_throttle)
+        self._estimator: DepthEstimator | None = None
+        self._active = False
+        self._entities: list[tuple[Callable[[Any], Any], Any]] = []  # (destroy, entity)
+        self._workers: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
+        self._results: LatestFrameSlot[_Result] = LatestFrameSlot()
+        self._image_topic = "image/compressed" if self._cfg.compressed else "image"
 
+    # -- lifecycle transitions (executor thread) ------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model, create publishers, subscriptions, the diagnostics timer, workers."""
+        cfg = self._cfg
+        try:
+            self._estimator = DepthEstimator.create(
+                checkpoint=cfg.checkpoint or None, engine=cfg.engine or None,
+                backend=cfg.backend, precision=cfg.precision, input_size=cfg.input_size,
+                cpu_threads=cfg.cpu_threads, cpu_spin=cfg.cpu_spin)
+        except Exception as exc:  # reported; the node stays unconfigured
+            self.start_error = exc
+            if self.managed:
+                self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.start_error = None
         self._depth_pub = self._output(Image, "depth")
         self._info_pub = self._output(CameraInfo, "depth/camera_info")
         self._colored_pub = self._output(Image, "depth/colored")
         self._points_pub = self._output(PointCloud2, "points")
         self._scan_pub = self._output(LaserScan, "scan")
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        image_type, self._image_topic = ((CompressedImage, "image/compressed") if cfg.compressed
-                                         else (Image, "image"))
-        for msg_type, topic, callback in ((image_type, self._image_topic, self._slot.put),
+        self._keep(self.destroy_publisher,
+                   self.create_publisher(DiagnosticArray, "/diagnostics", 10), "_diag_pub")
+        image_type = CompressedImage if cfg.compressed else Image
+        for msg_type, topic, callback in ((image_type, self._image_topic, self._on_image),
                                           (CameraInfo, "camera_info", self._on_camera_info)):
-            self.create_subscription(msg_type, topic, callback, cfg.input_qos, event_callbacks=(
-                self._watch.subscription(topic, cfg.input_qos, "qos.input.reliability")))
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
-
+            self._keep(self.destroy_subscription, self.create_subscription(
+                msg_type, topic, callback, cfg.input_qos, event_callbacks=(
+                    self._watch.subscription(topic, cfg.input_qos, "qos.input.reliability"))))
+        self._keep(self.destroy_timer,
+                   self.create_timer(cfg.diagnostics_period, self._publish_diagnostics))
         # Two stages, each fed by a latest-wins slot: inference of frame n+1 overlaps the
         # publishing of frame n.
-        self._results: LatestFrameSlot[_Result] = LatestFrameSlot()
         self._stop = threading.Event()
+        self._slot, self._results = LatestFrameSlot(), LatestFrameSlot()
         self._workers = [
             threading.Thread(target=self._loop, args=(self._slot, self._infer), name="infer",
                              daemon=True),  # daemon: never keeps a half-started node alive
@@ -150,23 +138,83 @@ class DepthNode(Node):
                              name="publish", daemon=True)]
         for worker in self._workers:
             worker.start()
-        h, w = self._estimator.input_size
-        cpu = self._estimator.cpu_settings
+        if self.managed:
+            self.get_logger().info(f"configured: {self._describe()}; activate to publish")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start taking frames and publishing."""
+        self._active = True
+        self.get_logger().info(f"ready: {self._describe()}, subscribed to "
+                               f"{self.resolve_topic_name(self._image_topic)}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop publishing; frames arriving while inactive are ignored."""
+        self._active = False
+        self.get_logger().info("inactive: not publishing (activate to resume)")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and every topic (back to unconfigured)."""
+        self._teardown()
+        self.get_logger().info("cleaned up: model freed, topics removed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free everything before the node finalizes."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """After a failed transition: free everything and go back to unconfigured."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _describe(self) -> str:
+        """Backend, CPU settings and network input size, for the log."""
+        est = self._estimator
+        h, w = est.input_size
+        cpu = est.cpu_settings
         on_cpu = (f" on {cpu['threads']} CPU threads ({'spinning' if cpu['spin'] else 'sleeping'}"
                   f" workers, {cpu.get('path', '?').split(' (')[0]})" if cpu else "")
-        self.get_logger().info(
-            f"ready: {self._estimator.backend} backend{on_cpu}, network input {h}x{w}, "
-            f"subscribed to {self.resolve_topic_name(self._image_topic)}")
+        return f"{est.backend} backend{on_cpu}, network input {h}x{w}"
+
+    def _keep(self, destroy: Callable[[Any], Any], entity: Any, attr: str = "") -> Any:
+        """Remember `entity` for `_teardown` (and as self.<attr> when given)."""
+        self._entities.append((destroy, entity))
+        if attr:
+            setattr(self, attr, entity)
+        return entity
+
+    def _teardown(self) -> None:
+        """Stop the workers (finishing their frame), destroy topics and timer, free the model."""
+        self._active = False
+        self._stop.set()
+        self._slot.close()
+        self._results.close()
+        for worker in self._workers:
+            worker.join(timeout=30.0)
+        self._workers = []
+        for destroy, entity in reversed(self._entities):
+            destroy(entity)
+        self._entities = []
+        self._estimator = None
 
     def _output(self, msg_type: type, topic: str) -> Any:
         """A publisher with QoS qos.output.* whose incompatible subscribers are reported."""
         qos = self._cfg.output_qos
-        return self.create_publisher(msg_type, topic, qos, event_callbacks=self._watch.publisher(
-            topic, qos, "qos.output.reliability"))
+        return self._keep(self.destroy_publisher, self.create_publisher(
+            msg_type, topic, qos, event_callbacks=self._watch.publisher(
+                topic, qos, "qos.output.reliability")))
 
     # -- callbacks (executor thread) ------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        if self._active:
+            self._slot.put(msg)
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self._camera.info = msg
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate and apply run-time changes of depth range, cloud, scan and colormap settings."""
@@ -197,6 +245,7 @@ class DepthNode(Node):
                                       + ("" if self._estimator.reference_focal_known
                                          else " (assumed KITTI)"))
         info["depth_scale"] = "none yet" if scale is None else f"{scale:.4f}"
+        info["state"] = "active" if self._active else "inactive (lifecycle)"
         info["input"] = self._watch.check_input(self._slot.received, info["image_topic"],
                                                 self._cfg.input_timeout)
         status = self._stats.status(
@@ -242,20 +291,15 @@ class DepthNode(Node):
 
     def _intrinsics(self, size: tuple[int, int]) -> tuple[CameraInfo, Intrinsics] | None:
         """Latest CameraInfo checked against the image size; None (and a warning) if unusable."""
-        info = self._camera_info
-        if info is None:
-            return None
         try:
-            return info, intrinsics_from_camera_info(info.p, info.width, info.height, size)
+            return self._camera.intrinsics(size)
         except DepthNetNanoError as exc:
             self._reject(f"camera_info: {exc}", kind="bad_camera_info")
             return None
 
     def _focal(self, image_width: int) -> float | None:
         """fx (px) of the latest CameraInfo for this image width; None (said once) without one."""
-        info = self._camera_info
-        fx = None if info is None else focal_from_camera_info(info.p, info.k, info.width,
-                                                              image_width)
+        fx = self._camera.focal(image_width)
         if fx is None and not self._said_unscaled:
             self._said_unscaled = True
             est = self._estimator
@@ -266,23 +310,15 @@ class DepthNode(Node):
                 "one arrives")
         return fx
 
-    def _note_input(self, width: int, height: int, fx: float | None) -> None:
-        """Log once per change of image size or focal length (all outputs follow it)."""
-        seen, self._input_seen = self._input_seen, (width, height, fx)
-        if seen is None or seen == self._input_seen:
-            return
-        self.get_logger().info(
-            f"input changed: {seen[0]}x{seen[1]} (fx {_fx_text(seen[2])}) -> {width}x{height} "
-            f"(fx {_fx_text(fx)}); depth, cloud, scan and the metric scale follow, the network "
-            "keeps its input size")
-
     def _infer(self, msg: Image | CompressedImage) -> None:
         """Stage 1: decode and estimate; hands the result to the publishing stage."""
         t0 = time.perf_counter()
         image, order = self._decode(msg)
         t = {"decode": (time.perf_counter() - t0) * 1e3}
         focal = self._focal(image.shape[1])
-        self._note_input(image.shape[1], image.shape[0], focal)
+        change = self._camera.change(image.shape[1], image.shape[0], focal)
+        if change:
+            self.get_logger().info(change)
         pred = self._estimator.estimate(image, order, focal_px=focal)
         self._depth_scale = pred.depth_scale
         t.update(pred.timings_ms)
@@ -291,6 +327,8 @@ class DepthNode(Node):
     def _publish(self, r: _Result) -> None:
         """Stage 2: mask the depth range, publish depth + info, colored and points on demand."""
         cfg, t = self._cfg, r.timings
+        if not self._active:  # deactivated while this frame was being estimated
+            return
         t1 = time.perf_counter()
         depth = r.depth if r.depth.flags.writeable else r.depth.copy()
         with np.errstate(invalid="ignore"):
@@ -313,50 +351,23 @@ class DepthNode(Node):
             rgb = None
             if cfg.color:
                 rgb = r.image[:, :, ::-1] if r.order == "bgr8" else r.image
-            self._points_pub.publish(self._cloud_msg(r.header, depth, camera[1], cfg.decimation,
-                                                     rgb))
+            self._points_pub.publish(cloud_msg(r.header, depth, camera[1], cfg.decimation, rgb))
             outputs.append("points")
         t4 = time.perf_counter()
         t["cloud"] = (t4 - t3) * 1e3
         if camera is not None and self._scan_pub.get_subscription_count() > 0:
-            self._scan_pub.publish(self._scan_msg(r.header, depth, camera[1]))
+            self._scan_pub.publish(scan_msg(r.header, depth, camera[1], cfg.scan_rows,
+                                            cfg.scan_range_min, cfg.scan_range_max,
+                                            cfg.scan_frame_id))
             outputs.append("scan")
             t["scan"] = (time.perf_counter() - t4) * 1e3
         t["total"] = sum(v for k, v in t.items() if k != "total")
         self._stats.frame_done(t, tuple(outputs))
 
-    def _scan_msg(self, header: Header, depth: np.ndarray, k: Intrinsics) -> LaserScan:
-        """The LaserScan of the band of scan.rows rows around cy (depthimage_to_laserscan)."""
-        cfg = self._cfg
-        scan = depth_to_scan(depth, k.fx, k.cx, k.cy, cfg.scan_rows, cfg.scan_range_min,
-                             cfg.scan_range_max)
-        out_header = Header(stamp=header.stamp, frame_id=cfg.scan_frame_id or header.frame_id)
-        msg = LaserScan(header=out_header, angle_min=scan.angle_min, angle_max=scan.angle_max,
-                        angle_increment=scan.angle_increment, time_increment=0.0,
-                        scan_time=0.0, range_min=scan.range_min, range_max=scan.range_max)
-        msg.ranges = scan.ranges  # float32 array: no per-element conversion
-        return msg
-
-    @staticmethod
-    def _cloud_msg(header: Header, depth: np.ndarray, k: Intrinsics, decimation: int,
-                   rgb: np.ndarray | None) -> PointCloud2:
-        cloud = depth_to_cloud(depth, k.fx, k.fy, k.cx, k.cy, decimation, rgb)
-        msg = PointCloud2(
-            header=header, height=cloud.height, width=cloud.width, is_bigendian=False,
-            point_step=cloud.point_step, row_step=cloud.row_step, is_dense=False,
-            fields=[PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
-                    for f in cloud.fields])
-        msg.data = cloud.data
-        return msg
-
     # -- shutdown -----------------------------------------------------------------------------
     def destroy_node(self) -> None:
-        """Stop the worker (finishing its frame) before the node's entities go away."""
-        self._stop.set()
-        self._slot.close()
-        self._results.close()
-        for worker in self._workers:
-            worker.join(timeout=30.0)
+        """Stop the workers (finishing their frame) before the node's entities go away."""
+        self._teardown()
         super().destroy_node()
 
 
@@ -372,8 +383,16 @@ def main(args: list[str] | None = None) -> int:
         STOP.check("rclpy.init")
         executor = SingleThreadedExecutor()
         node = DepthNode()
-        STOP.check("model loading")
         executor.add_node(node)
+        if not node.managed:  # configure + activate now; else a lifecycle manager does
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise node.start_error or DepthNetNanoError("depth_node: configure failed")
+            STOP.check("model loading")
+            node.trigger_activate()
+        else:
+            node.get_logger().info(
+                f"lifecycle:=true: unconfigured, waiting for a lifecycle manager (ros2 lifecycle "
+                f"set {node.get_fully_qualified_name()} configure, then activate)")
         STOP.urgent = False
         while not STOP.requested.is_set():
             executor.spin_once(timeout_sec=0.2)

@@ -31,6 +31,9 @@ RELIABILITIES = ("best_effort", "reliable")
 
 #: Every parameter of depth_node. read_only ones are fixed at start-up (reload the node).
 PARAMETERS: tuple[Param, ...] = (
+    Param("lifecycle", False, "true = a managed node that waits for configure / activate "
+          "(ros2 lifecycle, nav2_lifecycle_manager); false = it configures and activates "
+          "itself at start", read_only=True),
     Param("model.checkpoint", "", "checkpoint .pt; empty = the shipped reference checkpoint",
           read_only=True),
     Param("model.engine", "", "exported engine (.onnx, .engine/.plan, torch2trt .pth); "
@@ -84,6 +87,7 @@ PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
 class NodeConfig:
     """Parameter values, typed."""
 
+    lifecycle: bool
     checkpoint: str
     engine: str
     backend: str
@@ -163,7 +167,8 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
             "leave both 0 for the checkpoint's size"
         )
     return NodeConfig(
-        checkpoint=values["model.checkpoint"], engine=values["model.engine"],
+        lifecycle=values["lifecycle"], checkpoint=values["model.checkpoint"],
+        engine=values["model.engine"],
         backend=values["model.backend"], precision=values["model.precision"],
         input_size=(h, w) if h else None, cpu_threads=values["model.cpu_threads"] or None,
         cpu_spin=values["model.cpu_spin"], compressed=values["input.compressed"],
