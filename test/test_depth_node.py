@@ -331,6 +331,35 @@ def test_laserscan_follows_the_published_depth(rig, kitti):
     assert (scan.range_min, scan.range_max) == (1.0, 100.0)
 
 
+def test_temporal_filter_blends_a_still_scene_like_the_core_filter(rig, checkpoint, kitti):
+    """temporal.enable at run time: the second of two noisy copies of a frame is blended."""
+    from depthnet_nano_ros.geometry.temporal_filter import TemporalFilter, TemporalSettings
+
+    (r,) = _set(rig, temporal__alpha=1.0)
+    assert not r.successful and "alpha" in r.reason
+    rng = np.random.default_rng(3)
+    noisy = [np.clip(kitti["rgb"][0] + rng.normal(0, 3, kitti["rgb"][0].shape), 0, 255)
+             .astype(np.uint8) for _ in range(2)]
+    assert all(r.successful for r in _set(rig, temporal__enable=True, temporal__alpha=0.5))
+    try:
+        got = [np.frombuffer(rig.send(image_msg(x, "rgb8", FRAME, rig.next_stamp()))[0].data,
+                             "<f4").reshape(KITTI_SIZE) for x in noisy]
+    finally:
+        assert all(r.successful for r in _set(rig, temporal__enable=False, temporal__alpha=0.6))
+    filt = TemporalFilter(TemporalSettings(alpha=0.5))
+    raw = [_reference_depth(checkpoint, x) for x in noisy]
+    want = [filt(x, d) for x, d in zip(noisy, raw, strict=True)]
+    assert filt.last_blended > 0.5  # most of the still scene was blended
+    lo, hi = NODE_YAML["depth"]["min"], NODE_YAML["depth"]["max"]
+    inside = (want[1] > lo + 0.05) & (want[1] < hi - 0.05)
+    assert inside.mean() > 0.05
+    blend_effect = np.abs(want[1] - raw[1])[inside] / raw[1][inside]
+    assert blend_effect.max() > 20 * 2e-5, blend_effect.max()  # the check below can tell
+    for g, w in zip(got, want, strict=True):
+        inside = (w > lo + 0.05) & (w < hi - 0.05)
+        np.testing.assert_allclose(g[inside], w[inside], rtol=2e-5)
+
+
 def test_invalid_parameter_changes_are_refused(rig):
     (r,) = _set(rig, depth__min=90.0)  # above depth.max = 79.5
     assert not r.successful and "depth.min" in r.reason

@@ -265,6 +265,33 @@ def test_synthetic_exact_depth_against_annotated_gt_is_perfect(synth: dict) -> N
         assert s.metrics["abs_rel"] < 1e-3 and s.metrics["a1"] == 1.0
 
 
+def test_temporal_change_of_exact_depth_is_the_truth_s_own_small_change(synth: dict) -> None:
+    """Exact depth on a moving synthetic drive: scored pixels changed < 2 %, so does it."""
+    gt = AnnotatedGroundTruth(synth["drive_dir"])
+    with BagSource(synth["bag"], need_lidar=False) as src:
+        result = evaluate_offline(src, exact_predictor(synth["exact"]), EvalSettings(),
+                                  ground_truth=gt, geometry=CameraGeometry(
+                                      np.eye(3), np.eye(4), gt.source), progress=False)
+    t = result.temporal
+    assert t["pairs"] == 2 and t["pixels"] > 10_000, t
+    assert 0 < t["temporal_change"] < 0.02, t
+
+
+def test_annotated_gt_command_with_the_temporal_filter(synth: dict, checkpoint: Path,
+                                                       tmp_path: Path, capsys) -> None:
+    docs = {}
+    for name, extra in (("raw", []), ("filtered", ["--temporal-filter"])):
+        out = tmp_path / f"{name}.json"
+        assert cli.main(["evaluate", str(synth["bag"]), "--gt", "annotated",
+                         str(synth["drive_dir"]), "--checkpoint", str(checkpoint), "--backend",
+                         "torch", "--json", str(out), "--no-progress", *extra]) == 0
+        docs[name] = json.loads(out.read_text())
+    assert "temporal change:" in capsys.readouterr().out
+    raw, filtered = docs["raw"]["temporal"], docs["filtered"]["temporal"]
+    assert raw["pairs"] == filtered["pairs"] == 2 and raw["pixels"] == filtered["pixels"]
+    assert filtered["temporal_change"] <= raw["temporal_change"]  # the filter only blends
+
+
 def test_synthetic_median_scaling_returns_factor(synth: dict) -> None:
     """Ratios of exact/f are f times those of exact (which are ~1: median(gt) over median(exact)
     differs from 1 only by the occluded returns)."""

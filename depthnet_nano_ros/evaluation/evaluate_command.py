@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--max-depth", type=float, default=80.0, help="metres (default 80)")
     s.add_argument("--median-scaling", action="store_true",
                    help="scale each prediction by median(gt)/median(pred)")
+    s.add_argument("--temporal-filter", action="store_true",
+                   help="apply depth_node's temporal filter (temporal.* defaults) to the "
+                        "predictions, in frame order")
     s.add_argument("--max-time-offset", type=float, default=0.05,
                    help="max |image - lidar| stamp difference in seconds (default 0.05)")
     s.add_argument("--calib", type=Path, metavar="DATE_DIR",
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     ground_truth, geometry = ground_truth_from(args)
     from depthnet_nano_ros.geometry.camera import focal_from_camera_info
+    from depthnet_nano_ros.geometry.temporal_filter import TemporalFilter
     from depthnet_nano_ros.inference.estimator import DepthEstimator
 
     with open_source(args, need_lidar=geometry is None) as source:
@@ -142,10 +146,13 @@ def run(args: argparse.Namespace) -> int:
 
         info = source.camera_info()  # its fx rescales depth, as in the node (live mode)
 
+        steady = TemporalFilter() if args.temporal_filter else None
+
         def predict(rgb: np.ndarray) -> np.ndarray:
             fx = None if info is None else focal_from_camera_info(info.p, info.k, info.width,
                                                                   rgb.shape[1])
-            return est.estimate(rgb, encoding="rgb8", focal_px=fx).depth
+            depth = est.estimate(rgb, encoding="rgb8", focal_px=fx).depth
+            return depth if steady is None else steady(rgb, depth)
 
         result = evaluate_offline(source, predict, settings,
                                   max_time_offset_s=args.max_time_offset,

@@ -20,6 +20,7 @@ from depthnet_nano_ros.evaluation.bag_source import BagSource, CameraGeometry, F
 from depthnet_nano_ros.evaluation.errors import EvaluationError
 from depthnet_nano_ros.evaluation.metrics import EvalSettings, FrameScore, score_frame
 from depthnet_nano_ros.evaluation.pairing import Pairing, pair_nearest
+from depthnet_nano_ros.evaluation.temporal import TemporalConsistency
 from depthnet_nano_ros.fileio import atomic_save_npy as save_npy_atomic
 from depthnet_nano_ros.geometry.lidar_projection import project_to_depth
 
@@ -74,6 +75,7 @@ class EvaluationResult:
     pairing: Pairing | None = None
     geometry: CameraGeometry | None = None
     live: dict[str, object] | None = None  # live mode: what was published, received, dropped
+    temporal: dict[str, float | int | None] | None = None  # evaluation.temporal's summary
 
 
 def pair_frames(source: BagSource, max_time_offset_s: float) -> Pairing:
@@ -129,6 +131,7 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     scores: list[FrameScore] = []
+    steadiness = TemporalConsistency(min_depth=settings.min_depth, max_depth=settings.max_depth)
     frames = source.frames(pairing)
     disable = None if progress is None else not progress  # None: only on a terminal
     with tqdm(total=len(pairing), desc="evaluate", unit="frame", disable=disable) as bar:
@@ -143,6 +146,7 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
                 pred = predict_checked(predict, frame.rgb)
             with timer("metrics"):
                 scores.append(score_frame(gt, pred, settings, frame.stamp_ns))
+                steadiness.add(gt, pred)
             if out_dir is not None:
                 with timer("save"):
                     save_npy_atomic(out_dir / f"{frame.stamp_ns}.npy", pred)
@@ -150,7 +154,8 @@ def evaluate_offline(source: BagSource, predict: Predictor, settings: EvalSettin
     scores.sort(key=lambda s: s.stamp_ns)
     return EvaluationResult(settings, scores, int(source.image_stamps.size), pairing.rejected,
                             geometry.source, timings_s=dict(timer.wall),
-                            timings_cpu_s=dict(timer.cpu), pairing=pairing, geometry=geometry)
+                            timings_cpu_s=dict(timer.cpu), pairing=pairing, geometry=geometry,
+                            temporal=steadiness.summary())
 
 
 def report_loader(source: BagSource, result: EvaluationResult,

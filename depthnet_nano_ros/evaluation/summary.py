@@ -38,6 +38,8 @@ def build_summary(result: EvaluationResult) -> dict[str, Any]:
     }
     if result.live is not None:
         doc["live"] = result.live
+    if result.temporal is not None:
+        doc["temporal"] = result.temporal
     return doc
 
 
@@ -75,6 +77,11 @@ def format_table(doc: dict[str, Any], fps: tuple[float, float] | None = None) ->
     lines.append(" ".join(f"{n:>9}" for n in METRIC_NAMES))
     lines.append(" ".join("      n/a" if doc[n] is None else f"{doc[n]:9.4f}"
                           for n in METRIC_NAMES))
+    steady = doc.get("temporal") or {}
+    if steady.get("temporal_change") is not None:
+        lines.append(f"temporal change: {steady['temporal_change']:.4f} (mean |d_t - d_t-1| / "
+                     f"gt on {steady['pixels']} pixels of {steady['pairs']} frame pairs whose "
+                     "ground truth changed < 2 %)")
     if fps is not None:
         lines.append(f"pairing + reading + projection + metrics: {fps[0]:.1f} frames/s "
                      f"(inference excluded; {fps[1]:.1f} frames per CPU-second)")

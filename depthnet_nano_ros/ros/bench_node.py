@@ -131,9 +131,11 @@ def bench_frame_work(rgb: np.ndarray, depth: np.ndarray, repeat: int = 20) -> di
     from depthnet_nano_ros.geometry.colormap import colorize
     from depthnet_nano_ros.geometry.depth_encoding import encode_depth
     from depthnet_nano_ros.geometry.image_codec import color_from_image
+    from depthnet_nano_ros.geometry.temporal_filter import TemporalFilter
     from depthnet_nano_ros.ros.depth_messages import cloud_msg, image_msg, scan_msg
 
     f = array_to_image_fields(rgb, "rgb8")
+    steady = TemporalFilter()  # the second and later calls do the full blend
     k = Intrinsics(KITTI_P[0], KITTI_P[5], KITTI_P[2], KITTI_P[6], rgb.shape[1], rgb.shape[0])
 
     def mask() -> np.ndarray:
@@ -150,6 +152,7 @@ def bench_frame_work(rgb: np.ndarray, depth: np.ndarray, repeat: int = 20) -> di
                                              "16UC1"),
         "cloud_msg": lambda: cloud_msg(Header(), depth, k, 1, None),
         "scan_msg": lambda: scan_msg(Header(), depth, k, 9, 1.0, 30.0),
+        "temporal": lambda: steady(rgb, depth),
         "colorize_msg": lambda: image_msg(Header(), colorize(depth, 1.0, 50.0), "rgb8"),
     }
     out = {}

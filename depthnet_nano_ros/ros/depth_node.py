@@ -37,6 +37,7 @@ from depthnet_nano_ros.geometry.image_codec import (
     color_from_image,
     decode_compressed,
 )
+from depthnet_nano_ros.geometry.temporal_filter import TemporalFilter
 from depthnet_nano_ros.inference.estimator import DepthEstimator
 from depthnet_nano_ros.ros.camera_tracker import CameraTracker
 from depthnet_nano_ros.ros.depth_messages import camera_info_for, cloud_msg, image_msg, scan_msg
@@ -50,6 +51,7 @@ from depthnet_nano_ros.ros.node_parameters import (
     check_dynamic,
     config_from_values,
     declare_all,
+    temporal_settings,
 )
 from depthnet_nano_ros.ros.qos_watch import QosWatch
 from depthnet_nano_ros.ros.stop_signals import STOP, StopRequested
@@ -84,6 +86,7 @@ class DepthNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._stats = NodeStats()
         self._camera = CameraTracker()
+        self._temporal = TemporalFilter(self._cfg.temporal)
         self._depth_scale: float | None = None  # applied to the last frame (None: none yet)
         self._said_unscaled = False
         self._warn_throttle = WarnThrottle()
@@ -230,7 +233,9 @@ class DepthNode(LifecycleNode):
             colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
             max_pixels=values["input.max_pixels"], depth_encoding=values["depth.encoding"],
             scan_rows=values["scan.rows"], scan_range_min=values["scan.range_min"],
-            scan_range_max=values["scan.range_max"], scan_frame_id=values["scan.frame_id"])
+            scan_range_max=values["scan.range_max"], scan_frame_id=values["scan.frame_id"],
+            temporal_enable=values["temporal.enable"], temporal=temporal_settings(values))
+        self._temporal = TemporalFilter(self._cfg.temporal)  # new settings: start over
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
@@ -330,7 +335,13 @@ class DepthNode(LifecycleNode):
         if not self._active:  # deactivated while this frame was being estimated
             return
         t1 = time.perf_counter()
-        depth = r.depth if r.depth.flags.writeable else r.depth.copy()
+        if cfg.temporal_enable:  # a new array: the estimator's buffer is not touched
+            depth = self._temporal(r.image[:, :, ::-1] if r.order == "bgr8" else r.image,
+                                   r.depth)
+            t["temporal"] = (time.perf_counter() - t1) * 1e3
+            t1 = time.perf_counter()
+        else:
+            depth = r.depth if r.depth.flags.writeable else r.depth.copy()
         with np.errstate(invalid="ignore"):
             depth[(depth < cfg.min_depth) | (depth > cfg.max_depth)] = np.nan
         camera = self._intrinsics(depth.shape)

@@ -9,8 +9,8 @@ from collections import deque
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 #: Stages timed per frame, in pipeline order (milliseconds).
-STAGES = ("decode", "preprocess", "inference", "postprocess", "publish_depth", "colorize",
-          "cloud", "scan", "total")
+STAGES = ("decode", "preprocess", "inference", "postprocess", "temporal", "publish_depth",
+          "colorize", "cloud", "scan", "total")
 #: Problem counters: a skipped input frame, an unusable CameraInfo (depth still published
 #: without depth/camera_info and points), an unexpected internal error (frame skipped), an
 #: incompatible-QoS peer of any endpoint, a silence of the input (qos_watch.py).

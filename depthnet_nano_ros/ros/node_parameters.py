@@ -11,6 +11,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.geometry.depth_encoding import DEPTH_ENCODINGS
+from depthnet_nano_ros.geometry.temporal_filter import TemporalSettings
 
 
 class NodeConfigError(DepthNetNanoError):
@@ -65,6 +66,12 @@ PARAMETERS: tuple[Param, ...] = (
     Param("scan.range_min", 1.0, "metres; shorter scan ranges are dropped"),
     Param("scan.range_max", 30.0, "metres; longer scan ranges are dropped (no return = NaN)"),
     Param("scan.frame_id", "", "frame_id of scan; empty = the image's (optical) frame"),
+    Param("temporal.enable", False, "steadier depth: blend with the previous frame where the "
+          "image and the depth did not change (geometry/temporal_filter.py); no lag on motion"),
+    Param("temporal.alpha", 0.6, "weight of the previous depth on unchanged pixels, [0, 1)"),
+    Param("temporal.image_threshold", 10.0, "block-mean grey change (0-255) that counts as "
+          "motion: those pixels take the new depth at once"),
+    Param("temporal.depth_threshold", 0.15, "relative depth change that counts as a change"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
     Param("colormap.max", 50.0, "metres mapped to the last turbo colour of depth/colored"),
     Param("qos.input.reliability", "best_effort",
@@ -106,6 +113,8 @@ class NodeConfig:
     scan_range_min: float
     scan_range_max: float
     scan_frame_id: str
+    temporal_enable: bool
+    temporal: TemporalSettings
     colormap_min: float
     colormap_max: float
     input_qos: QoSProfile
@@ -126,6 +135,16 @@ def make_qos(reliability: str, depth: int, what: str) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth), reliability=policy)
 
 
+def temporal_settings(values: dict[str, Any]) -> TemporalSettings:
+    """TemporalSettings of the temporal.* values (raises NodeConfigError)."""
+    try:
+        return TemporalSettings(alpha=values["temporal.alpha"],
+                                image_threshold=values["temporal.image_threshold"],
+                                depth_threshold=values["temporal.depth_threshold"])
+    except ValueError as exc:
+        raise NodeConfigError(f"temporal.*: {exc}") from exc
+
+
 def check_dynamic(values: dict[str, Any]) -> None:
     """Validate the run-time adjustable values (raises NodeConfigError)."""
     lo, hi = values["depth.min"], values["depth.max"]
@@ -144,6 +163,7 @@ def check_dynamic(values: dict[str, Any]) -> None:
     if not 0 <= values["scan.range_min"] < values["scan.range_max"]:
         raise NodeConfigError(f"scan.range_min={values['scan.range_min']} / scan.range_max="
                               f"{values['scan.range_max']}: need 0 <= range_min < range_max")
+    temporal_settings(values)
     if not values["colormap.min"] < values["colormap.max"]:
         raise NodeConfigError(
             f"colormap.min={values['colormap.min']} must be below colormap.max="
@@ -177,7 +197,8 @@ def config_from_values(values: dict[str, Any]) -> NodeConfig:
         depth_encoding=values["depth.encoding"], decimation=values["cloud.decimation"],
         color=values["cloud.color"], scan_rows=values["scan.rows"],
         scan_range_min=values["scan.range_min"], scan_range_max=values["scan.range_max"],
-        scan_frame_id=values["scan.frame_id"],
+        scan_frame_id=values["scan.frame_id"], temporal_enable=values["temporal.enable"],
+        temporal=temporal_settings(values),
         colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
         input_qos=make_qos(values["qos.input.reliability"], values["qos.input.depth"],
                            "qos.input"),
