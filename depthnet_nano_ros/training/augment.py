@@ -79,9 +79,12 @@ def augment(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
 
 
 def zoom_crop(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """With probability zoom_prob, the same random 1/z crop (aspect kept) of image and depth.
+              rng: np.random.Generator, cy: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """With probability zoom_prob, the same 1/z crop (aspect kept) of image and depth.
 
+    As a longer lens would see it, the crop keeps the principal point's row `cy` (default: the
+    image centre) at the same relative height, so the horizon stays where it was (a network
+    reads much of its depth from the vertical position); its horizontal place is random.
     Draws from `rng` only when zoom_prob > 0, so other augmentation streams stay unchanged.
     The caller reads the zoom from the crop's width (the focal length grows by W / w_crop).
     """
@@ -90,5 +93,6 @@ def zoom_crop(rgb: np.ndarray, depth: np.ndarray, cfg: AugmentConfig,
     h, w = depth.shape[:2]
     z = rng.uniform(1.0, cfg.zoom_max)
     ch, cw = max(2, round(h / z)), max(2, round(w / z))
-    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    v = min(max((h / 2 if cy is None else cy) / h, 0.0), 1.0)
+    top, left = round((h - ch) * v), int(rng.integers(0, w - cw + 1))
     return (rgb[top:top + ch, left:left + cw], depth[top:top + ch, left:left + cw])

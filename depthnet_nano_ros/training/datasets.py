@@ -85,6 +85,10 @@ class FrameRef:
         """Horizontal focal length (px) of the image `load()` returns (its calibration's K)."""
         return float(self.source.calibration(self.index).K(self.source.camera)[0, 0])
 
+    def principal_row(self) -> float:
+        """cy (px) of the image `load()` returns."""
+        return float(self.source.calibration(self.index).K(self.source.camera)[1, 2])
+
 
 @dataclass
 class ArrayFrame:
@@ -95,6 +99,7 @@ class ArrayFrame:
     dense: bool = True
     name: str = "array"
     fx: float | None = None  # focal px of `rgb`; None = taken as the reference camera's
+    cy: float | None = None  # principal point row of `rgb`; None = the image centre
 
     def load(self) -> tuple[np.ndarray, np.ndarray, bool]:
         """The arrays themselves."""
@@ -103,6 +108,10 @@ class ArrayFrame:
     def focal_px(self) -> float | None:
         """The focal length given, if any."""
         return self.fx
+
+    def principal_row(self) -> float | None:
+        """The principal point row given, if any."""
+        return self.cy
 
 
 def parse_split(path: str | Path) -> list[tuple[str, int, str]]:
@@ -248,27 +257,28 @@ class DepthDataset(Dataset):
         """Change the augmentation stream (call once per epoch, like DistributedSampler)."""
         self.epoch = epoch
 
-    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray, bool, float | None]:
-        """Frame `i` (full size for zoom crops, else at the input size) and its focal px at
-        that size; memoized: the same file content every epoch."""
+    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray, bool, float | None, float | None]:
+        """Frame `i` (full size for zoom crops, else at the input size), its focal px at that
+        size and (zoom only) its principal row; memoized: the same content every epoch."""
         if self._cache is not None and i in self._cache:
             return self._cache[i]
         frame = self.frames[i]
         rgb, depth, dense = frame.load()
         fx = frame.focal_px() if self.ref_focal is not None else None
+        cy = frame.principal_row() if self._full else None
         if not self._full:
             fx = None if fx is None else fx * self.size[1] / rgb.shape[1]
             rgb, depth = resize_rgb(rgb, self.size), resize_target(depth, self.size, dense)
-        item = (rgb, depth, dense, fx)
+        item = (rgb, depth, dense, fx, cy)
         if self._cache is not None:
             self._cache[i] = item
         return item
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rgb, depth, dense, fx = self._load(i)
+        rgb, depth, dense, fx, cy = self._load(i)
         rng = np.random.default_rng((self.seed, self.epoch, i))
         if self.aug is not None:
-            rgb, depth = zoom_crop(rgb, depth, self.aug, rng)
+            rgb, depth = zoom_crop(rgb, depth, self.aug, rng, cy)
         if fx is not None:  # focal normalization: fx (at the cached width) once resized
             depth = depth * np.float32(self.ref_focal / (fx * self.size[1] / rgb.shape[1]))
         return to_sample(rgb, depth, dense, self.size, self.aug, rng, self.max_depth,
