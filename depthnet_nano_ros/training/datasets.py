@@ -40,6 +40,7 @@ from depthnet_nano_ros.kitti.raw import RawDrive
 from depthnet_nano_ros.model.depth_param import depth_to_output
 from depthnet_nano_ros.model.transforms import check_input_size, normalize_rgb, resize_rgb
 from depthnet_nano_ros.training.augment import AugmentConfig, augment, zoom_crop
+from depthnet_nano_ros.training.bag_dataset import BagFrame, bag_frames
 from depthnet_nano_ros.training.densify import cached_densify
 from depthnet_nano_ros.training.errors import TrainingError
 from depthnet_nano_ros.training.targets import resize_target
@@ -48,7 +49,7 @@ __all__ = ["ArrayFrame", "DepthDataset", "FrameRef", "build_frames", "expand_fra
            "to_sample"]
 
 TARGETS = ("lidar", "densified", "groundtruth", "exact")
-KINDS = ("kitti_raw", "kitti_object")
+KINDS = ("kitti_raw", "kitti_object", "rosbag2")
 
 
 @dataclass
@@ -154,6 +155,8 @@ def build_frames(spec: dict[str, Any], base: Path | None = None,
     kind, target = spec.get("kind", "kitti_raw"), spec.get("target", "lidar")
     if kind not in KINDS:
         raise TrainingError(f"data source kind {kind!r} is unknown: use one of {KINDS}")
+    if kind == "rosbag2":  # the user's own recording (training/bag_dataset.py)
+        return bag_frames(spec, base) * int(spec.get("repeat", 1))
     if target not in TARGETS:
         raise TrainingError(f"data source target {target!r} is unknown: use one of {TARGETS}")
     if "root" not in spec:
@@ -235,7 +238,8 @@ class DepthDataset(Dataset):
     augmentation keeps the full-resolution frames in the cache, the rest keeps them resized.
     """
 
-    def __init__(self, frames: Sequence[FrameRef | ArrayFrame], input_size: tuple[int, int],
+    def __init__(self, frames: Sequence[FrameRef | ArrayFrame | BagFrame],
+                 input_size: tuple[int, int],
                  augment_cfg: AugmentConfig | None = None, seed: int = 0,
                  cache_in_memory: bool = True, max_depth: float = 80.0,
                  min_depth: float = 1.0, ref_focal: float | None = None) -> None:

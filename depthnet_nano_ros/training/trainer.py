@@ -26,6 +26,7 @@ from depthnet_nano_ros.model.config import DepthNetNanoConfig
 from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
 from depthnet_nano_ros.model.focal import kitti_reference_focal
 from depthnet_nano_ros.training.augment import AugmentConfig
+from depthnet_nano_ros.training.bag_dataset import BagFrame
 from depthnet_nano_ros.training.config import TrainConfig
 from depthnet_nano_ros.training.datasets import ArrayFrame, DepthDataset, FrameRef, build_frames
 from depthnet_nano_ros.training.errors import TrainingError
@@ -34,7 +35,7 @@ from depthnet_nano_ros.training.validation import HIGHER_IS_BETTER, validate
 
 __all__ = ["Trainer", "git_revision", "publish"]
 
-Frame = FrameRef | ArrayFrame
+Frame = FrameRef | ArrayFrame | BagFrame
 
 
 def git_revision() -> str | None:
