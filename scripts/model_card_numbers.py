@@ -17,10 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from depthnet_nano_ros.evaluation.metrics import EvalSettings, compute_errors, score_frame
-from depthnet_nano_ros.evaluation.metrics import summarize, valid_mask
+from depthnet_nano_ros.evaluation.metrics import (
+    EvalSettings,
+    compute_errors,
+    score_frame,
+    summarize,
+    valid_mask,
+)
 from depthnet_nano_ros.inference import DepthEstimator
 from depthnet_nano_ros.kitti import RawDrive, frame_sparse_depth
+from depthnet_nano_ros.kitti.calib import load_object_calibration
+from depthnet_nano_ros.kitti.files import read_rgb, read_velodyne
+from depthnet_nano_ros.kitti.lidar_gt import sparse_depth
 from depthnet_nano_ros.kitti.object_dataset import ObjectDataset
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -29,8 +37,19 @@ SEEN_OBJECT = (5, 6, 12, 14, 16, 17, 18, 21, 22, 26, 27, 114)
 BINS = ((0.0, 10.0), (10.0, 20.0), (20.0, 40.0), (40.0, 80.0))
 
 
+def _extra_frame() -> tuple[np.ndarray, np.ndarray, float]:
+    """kitti_raw_extra's one frame (unknown 2011_09_26 drive, object-format calibration)."""
+    drive = DATA / "kitti_raw_extra" / "2011_09_26" / "2011_09_26_drive_unknown3_sync"
+    calib = load_object_calibration(drive / "calib_object_format.txt")
+    rgb = read_rgb(drive / "image_02" / "data" / "0000000001.png")
+    points = read_velodyne(drive / "velodyne_points" / "data" / "0000000001.bin")
+    return rgb, sparse_depth(calib, points, rgb.shape[:2]), float(calib.K(2)[0, 0])
+
+
 def _frames(name: str) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """(rgb, lidar depth, fx) of one evaluation set."""
+    if name.startswith("kitti_raw_extra"):
+        return [_extra_frame()]
     if name == "drive 0005 frames 0-9":
         drive = RawDrive(DATA / "kitti_sample" / "2011_09_26", "0005")
         return [(drive.load_image(i), frame_sparse_depth(drive, i),
@@ -56,6 +75,7 @@ def main() -> int:
           "abs_rel median-scaled |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in ("drive 0005 frames 0-9", "held-out drives 0022, 0087 (object frames)",
+                 "kitti_raw_extra (unknown drive, not trained on)",
                  "training drives (object frames, seen)"):
         frames = _frames(name)
         preds = [est.estimate(rgb, focal_px=fx).depth for rgb, _, fx in frames]

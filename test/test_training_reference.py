@@ -21,7 +21,8 @@ def test_reference_checkpoint_is_small_fp16_and_the_default():
     assert all(v.dtype == torch.float16 for v in payload["state_dict"].values()
                if v.is_floating_point())
     model, info = load_checkpoint(None)
-    assert info.path == REFERENCE_CHECKPOINT and info.input_size == (96, 320)
+    assert info.path == REFERENCE_CHECKPOINT and info.input_size == (192, 640)
+    assert info.focal_px is not None  # focal-normalized training
     assert info.train_config and info.metrics and info.git_rev
     assert "train_state" not in info.extra  # a release, not a resumable training state
 
