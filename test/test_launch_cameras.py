@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from ros2_cli_helpers import (
     CAMERA,
     REPO,
@@ -41,10 +42,17 @@ def cameras(tmp_path_factory):
 
 
 def test_two_cameras_two_managed_nodes(cameras, tmp_path):
+    params = yaml.safe_load((REPO / "config" / "depthnet_nano.yaml").read_text())
+    node_params = params["/**"]["ros__parameters"]
+    # reliable cameras in a plain environment: a best-effort input loses most 1242x375 frames
+    # over UDP on a busy 2-core machine; one inference thread per node (two nodes, two cores)
+    node_params["qos"]["input"]["reliability"] = "reliable"
+    node_params["model"]["cpu_threads"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     launch = Background([str(ROS2), "launch", "depthnet_nano_ros", "depth.launch.py",
                          "namespace:=robot", "cameras:=front,left", "lifecycle:=true",
-                         "backend:=onnxruntime"], tmp_path / "launch.log",
-                        env=plain_env(OMP_NUM_THREADS="1"))
+                         "backend:=onnxruntime", f"params_file:={tmp_path / 'params.yaml'}"],
+                        tmp_path / "launch.log", env=plain_env(OMP_NUM_THREADS="1"))
     try:
         launch.wait_for(f"(?s){WAITING}.*{WAITING}", timeout=120)  # both nodes are up
         nodes = ros2_until(["node", "list"], lambda r: {"/robot/front/depth_node",
