@@ -242,14 +242,15 @@ class BagSource:
                 raise EvaluationError(f"--calib {self.calib_dir}: {exc}") from exc
             return CameraGeometry(calib.K(2), calib.T_cam_velo(2),
                                   f"--calib {self.calib_dir} (camera 2)")
-        return CameraGeometry(self._intrinsics(), self._transform(), "camera_info + /tf_static")
+        return CameraGeometry(self.intrinsics(), self._transform(), "camera_info + /tf_static")
 
     def camera_info(self) -> Any | None:
         """The bag's first camera_info message (its P[0] is the focal the node uses), or None."""
         names = {c.topic for c in self.reader.connections}
         return self._first(self.topics.camera_info) if self.topics.camera_info in names else None
 
-    def _intrinsics(self) -> np.ndarray:
+    def intrinsics(self) -> np.ndarray:
+        """K of the image topic from its camera_info (P, or K when P is zero)."""
         names = {c.topic for c in self.reader.connections}
         info = self._first(self.topics.camera_info) if self.topics.camera_info in names else None
         if info is None:

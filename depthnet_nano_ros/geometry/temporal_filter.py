@@ -67,7 +67,7 @@ class TemporalFilter:
         grey = block_grey(rgb, s.block)
         depth = np.asarray(depth, dtype=np.float32)
         prev, prev_grey = self._depth, self._grey
-        if prev is None or prev.shape != depth.shape or prev_grey.shape != grey.shape:
+        if prev is None or prev.shape != depth.shape:  # (the grey blocks follow the size)
             self._grey, self._depth, self.last_blended = grey, depth.copy(), 0.0
             return depth.copy()
         h, w = depth.shape

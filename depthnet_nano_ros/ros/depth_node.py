@@ -227,7 +227,7 @@ class DepthNode(LifecycleNode):
             check_dynamic(values)
         except NodeConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        self._cfg = dataclasses.replace(
+        old, self._cfg = self._cfg, dataclasses.replace(
             self._cfg, min_depth=values["depth.min"], max_depth=values["depth.max"],
             decimation=values["cloud.decimation"], color=values["cloud.color"],
             colormap_min=values["colormap.min"], colormap_max=values["colormap.max"],
@@ -235,7 +235,8 @@ class DepthNode(LifecycleNode):
             scan_rows=values["scan.rows"], scan_range_min=values["scan.range_min"],
             scan_range_max=values["scan.range_max"], scan_frame_id=values["scan.frame_id"],
             temporal_enable=values["temporal.enable"], temporal=temporal_settings(values))
-        self._temporal = TemporalFilter(self._cfg.temporal)  # new settings: start over
+        if (old.temporal, old.temporal_enable) != (self._cfg.temporal, self._cfg.temporal_enable):
+            self._temporal = TemporalFilter(self._cfg.temporal)  # new settings: start over
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:

@@ -46,7 +46,7 @@ from depthnet_nano_ros.evaluation.offline import (
     report_loader,
 )
 from depthnet_nano_ros.fileio import atomic_save_npy as save_npy_atomic
-from depthnet_nano_ros.geometry.image_codec import image_to_array
+from depthnet_nano_ros.geometry.depth_encoding import DepthEncodingError, decode_depth
 from depthnet_nano_ros.msg import DepthMetrics
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
@@ -65,13 +65,11 @@ ROS_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": 
 
 def depth_metres(msg: Image) -> np.ndarray:
     """HxW float32 metres of a depth Image: 32FC1 (m, NaN invalid) or 16UC1 (mm, 0 invalid)."""
-    if msg.encoding not in ("32FC1", "16UC1"):
-        raise EvaluationError(f"depth encoding {msg.encoding!r} is not 32FC1 (m) or 16UC1 (mm)")
-    arr = image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
-                         msg.data)
-    if msg.encoding == "32FC1":
-        return np.array(arr, dtype=np.float32)
-    return np.where(arr > 0, arr.astype(np.float32) * np.float32(1e-3), np.float32(np.nan))
+    try:
+        return decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                            msg.data)
+    except DepthEncodingError as exc:
+        raise EvaluationError(str(exc)) from exc
 
 
 class LiveEvaluator(Node):

@@ -29,12 +29,14 @@ import numpy as np
 from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.evaluation.bag_source import (
     BagSource,
+    CameraGeometry,
     Topics,
     image_rgb,
     raw_header_stamp_ns,
 )
 from depthnet_nano_ros.evaluation.offline import lidar_ground_truth, pair_frames
 from depthnet_nano_ros.evaluation.pairing import pair_nearest
+from depthnet_nano_ros.geometry.depth_encoding import DEPTH_ENCODINGS, decode_depth
 from depthnet_nano_ros.training.errors import TrainingError
 
 __all__ = ["MIN_FRAMES", "BagFrame", "bag_frames", "depth_image_metres"]
@@ -68,31 +70,17 @@ class BagFrame:
 
 def depth_image_metres(msg: Any) -> np.ndarray:
     """HxW float32 metres (0 = invalid) of a 16UC1 (mm, 0 invalid) or 32FC1 (m, NaN) Image."""
-    dtypes = {"16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32}
-    if msg.encoding not in dtypes:
+    if msg.encoding not in DEPTH_ENCODINGS:
         raise TrainingError(f"depth image encoding {msg.encoding!r} is not 16UC1 (millimetres) "
                             "or 32FC1 (metres): convert the depth topic first")
-    dtype = np.dtype(dtypes[msg.encoding]).newbyteorder(">" if msg.is_bigendian else "<")
-    row = msg.width * dtype.itemsize
-    if msg.step < row or len(msg.data) < msg.step * msg.height:
-        raise TrainingError(f"depth image {msg.width}x{msg.height} {msg.encoding} has step "
-                            f"{msg.step} and {len(msg.data)} bytes: truncated")
-    data = np.frombuffer(msg.data, np.uint8)[:msg.step * msg.height].reshape(msg.height, -1)
-    depth = data[:, :row].copy().view(dtype).astype(np.float32)
-    if dtype.kind == "u":
-        depth *= 1e-3
-    return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
+    depth = decode_depth(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                         msg.data)
+    return np.where(depth > 0, depth, 0.0).astype(np.float32)  # NaN compares False
 
 
-def _intrinsics(source: BagSource) -> np.ndarray:
-    """K of the image topic from camera_info (P, or K when P is zero)."""
-    return source.geometry().K if source.need_lidar else source._intrinsics()
-
-
-def _lidar_frames(source: BagSource, max_offset: float) -> list[tuple[int, np.ndarray,
-                                                                      np.ndarray]]:
+def _lidar_frames(source: BagSource, geometry: CameraGeometry,
+                  max_offset: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(stamp, rgb, sparse lidar depth) of every image paired with a scan."""
-    geometry = source.geometry()
     pairing = pair_frames(source, max_offset)
     return [(f.stamp_ns, f.rgb, lidar_ground_truth(f, geometry))
             for f in source.frames(pairing)]
@@ -158,9 +146,11 @@ def bag_frames(spec: dict[str, Any], base: Path | None = None) -> list[BagFrame]
     offset = float(spec.get("max_time_offset", 0.05))
     try:
         with BagSource(path, topics, need_lidar=bool(lidar)) as source:
-            K = _intrinsics(source)
-            raw = (_lidar_frames(source, offset) if lidar
-                   else _depth_frames(source, depth_topic, offset))
+            if lidar:
+                geometry = source.geometry()
+                K, raw = geometry.K, _lidar_frames(source, geometry, offset)
+            else:
+                K, raw = source.intrinsics(), _depth_frames(source, depth_topic, offset)
     except TrainingError:
         raise
     except DepthNetNanoError as exc:
