@@ -42,3 +42,15 @@ def kitti_drive_dir() -> Path:
 def kitti_object_dir() -> Path:
     """`../shared/data/kitti_object_sample` (KITTI object layout)."""
     return _require(KITTI_OBJECT / "training")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread: on a shared 2-core machine OpenMP spinning makes 2 much
+    slower (training tests use it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 ROS2 = VENV / "bin" / "ros2"
 CAMERA = Path(__file__).resolve().parent / "camera_publisher.py"
+#: real KITTI frames for the camera publisher (it falls back to a synthetic frame without them)
+KITTI_DRIVE = REPO.parent / "shared/data/kitti_sample/2011_09_26/2011_09_26_drive_0005_sync"
 DDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS",
                  "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_STATIC_PEERS", "RMW_IMPLEMENTATION")
 

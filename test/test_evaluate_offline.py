@@ -252,13 +252,18 @@ def test_synthetic_exact_depth_against_lidar(synth: dict) -> None:
         assert s.metrics["log10"] < 0.03
 
 
-def test_synthetic_exact_depth_against_annotated_gt_is_perfect(synth: dict) -> None:
-    """--gt annotated with the exact PNGs: bag stamps -> frame numbers -> metrics, exactly 0."""
+def _exact_against_annotated(synth: dict):
+    """Offline evaluation of the exact depth against the drive's annotated (exact) PNGs."""
     gt = AnnotatedGroundTruth(synth["drive_dir"])
     with BagSource(synth["bag"], need_lidar=False) as src:
-        result = evaluate_offline(src, exact_predictor(synth["exact"]), EvalSettings(),
-                                  ground_truth=gt, geometry=CameraGeometry(
-                                      np.eye(3), np.eye(4), gt.source), progress=False)
+        return evaluate_offline(src, exact_predictor(synth["exact"]), EvalSettings(),
+                                ground_truth=gt, geometry=CameraGeometry(
+                                    np.eye(3), np.eye(4), gt.source), progress=False)
+
+
+def test_synthetic_exact_depth_against_annotated_gt_is_perfect(synth: dict) -> None:
+    """--gt annotated with the exact PNGs: bag stamps -> frame numbers -> metrics, exactly 0."""
+    result = _exact_against_annotated(synth)
     assert len(result.scores) == 3
     for s in result.scores:
         assert s.valid_points > 100_000
@@ -267,12 +272,7 @@ def test_synthetic_exact_depth_against_annotated_gt_is_perfect(synth: dict) -> N
 
 def test_temporal_change_of_exact_depth_is_the_truth_s_own_small_change(synth: dict) -> None:
     """Exact depth on a moving synthetic drive: scored pixels changed < 2 %, so does it."""
-    gt = AnnotatedGroundTruth(synth["drive_dir"])
-    with BagSource(synth["bag"], need_lidar=False) as src:
-        result = evaluate_offline(src, exact_predictor(synth["exact"]), EvalSettings(),
-                                  ground_truth=gt, geometry=CameraGeometry(
-                                      np.eye(3), np.eye(4), gt.source), progress=False)
-    t = result.temporal
+    t = _exact_against_annotated(synth).temporal
     assert t["pairs"] == 2 and t["pixels"] > 10_000, t
     assert 0 < t["temporal_change"] < 0.02, t
 

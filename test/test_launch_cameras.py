@@ -12,6 +12,7 @@ import pytest
 import yaml
 from ros2_cli_helpers import (
     CAMERA,
+    KITTI_DRIVE,
     REPO,
     ROS2,
     Background,
@@ -23,7 +24,6 @@ from ros2_cli_helpers import (
 
 pytestmark = requires_ros2_cli
 
-KITTI_DRIVE = REPO.parent / "shared/data/kitti_sample/2011_09_26/2011_09_26_drive_0005_sync"
 WAITING = "waiting for a lifecycle manager"
 IMAGE = "sensor_msgs/msg/Image"
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from ros2_cli_helpers import (
     CAMERA,
+    KITTI_DRIVE,
     REPO,
     ROS2,
     Background,
@@ -32,7 +33,6 @@ from ros2_cli_helpers import (
 
 pytestmark = requires_ros2_cli
 
-KITTI_DRIVE = REPO.parent / "shared/data/kitti_sample/2011_09_26/2011_09_26_drive_0005_sync"
 WIDTH = 1242
 READY = r"ready: .*subscribed to "
 IMAGE, INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"

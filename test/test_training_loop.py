@@ -34,13 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 SIZE = (64, 224)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spinning makes 2 much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(tmp_path: Path, **kw) -> TrainConfig:
