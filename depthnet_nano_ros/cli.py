@@ -17,9 +17,9 @@ from depthnet_nano_ros.errors import DepthNetNanoError
 _PKG = "depthnet_nano_ros"
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": (f"{_PKG}.model.info_command", "parameters, MACs and NetScore of the network"),
-    "export": (f"{_PKG}.inference.export_command", "export to ONNX / TensorRT / torch2trt"),
+    "export": (f"{_PKG}.inference.export.command", "export to ONNX / TensorRT / torch2trt"),
     "predict": (f"{_PKG}.inference.predict_command", "depth for image files (.npy + .png)"),
-    "bench": (f"{_PKG}.inference.bench_command", "latency benchmark, optionally vs peers"),
+    "bench": (f"{_PKG}.inference.bench.command", "latency benchmark, optionally vs peers"),
     "bench-node": (f"{_PKG}.ros.bench_node", "end-to-end benchmark of the ROS 2 depth node"),
     "kitti2bag": (f"{_PKG}.kitti.kitti2bag_command", "KITTI raw/object -> rosbag2"),
     "synth-drive": (f"{_PKG}.kitti.synth_command", "synthetic KITTI-format drive"),

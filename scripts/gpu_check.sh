@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU latency check of DepthNet Nano and its peers (depthnet_nano_ros/inference/gpu_check.py).
+# GPU latency check of DepthNet Nano and its peers (depthnet_nano_ros/inference/bench/gpu_check.py).
 # Runs from a plain source checkout: the interpreter is $PYTHON, else the checkout's .venv, else
 # python3 (it needs torch with CUDA and numpy; onnxruntime and onnx are optional: their cases
 # record why they were skipped). Arguments go to the check, e.g. --output gpu_check.json.
@@ -15,4 +15,4 @@ if ! missing=$("$PYTHON" -c 'import importlib.util as u; print(" ".join(m for m 
   echo "gpu_check: error: $PYTHON lacks ${missing:-a working interpreter}; install torch (with CUDA) and numpy" >&2
   exit 4
 fi
-exec "$PYTHON" -m depthnet_nano_ros.inference.gpu_check "$@"
+exec "$PYTHON" -m depthnet_nano_ros.inference.bench.gpu_check "$@"

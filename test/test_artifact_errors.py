@@ -14,7 +14,8 @@ from inference_helpers import SMALL, exported_onnx, random_checkpoint
 from PIL import Image
 
 from depthnet_nano_ros import cli
-from depthnet_nano_ros.inference.engine_cache import (
+from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import (
     ArtifactKey,
     cache_path,
     content_problem,
@@ -22,7 +23,6 @@ from depthnet_nano_ros.inference.engine_cache import (
     read_sidecar,
     write_artifact,
 )
-from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.model import DepthNetNano, save_checkpoint
 from depthnet_nano_ros.model.checkpoint import (
     REFERENCE_CHECKPOINT,

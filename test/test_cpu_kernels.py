@@ -14,7 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
-from depthnet_nano_ros.inference.cpu_kernels import (
+from depthnet_nano_ros.inference.bench.peers import build_peer
+from depthnet_nano_ros.inference.cpu.graph_fused import fuse_for_cpu_kernels
+from depthnet_nano_ros.inference.cpu.kernels import (
     ENV_SWITCH,
     ISA_FLAGS,
     ISA_SWITCH,
@@ -24,8 +26,6 @@ from depthnet_nano_ros.inference.cpu_kernels import (
 )
 from depthnet_nano_ros.inference.errors import InferenceError
 from depthnet_nano_ros.inference.estimator import DepthEstimator
-from depthnet_nano_ros.inference.graph_fused import fuse_for_cpu_kernels
-from depthnet_nano_ros.inference.peers import build_peer
 from depthnet_nano_ros.model.checkpoint import REFERENCE_CHECKPOINT
 from depthnet_nano_ros.model.transforms import prepare_input
 

@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthnet_nano_ros.demo_outputs import (
+from depthnet_nano_ros.demo.outputs import (
     crop_to_content,
     neighbour_spacing,
     pick_evenly,
     render_cloud,
     write_readme_images,
 )
-from depthnet_nano_ros.demo_steps import DemoError, StepFailed, StepRunner, log_tail
+from depthnet_nano_ros.demo.steps import DemoError, StepFailed, StepRunner, log_tail
 from depthnet_nano_ros.geometry.cloud import depth_to_points
 from depthnet_nano_ros.geometry.ply import PlyError, read_ply, unpack_rgb, write_ply
 

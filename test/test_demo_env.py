@@ -24,7 +24,7 @@ def test_demo_help_without_ament_prefix_path():
 
 
 def test_demo_finds_the_installed_files_without_ament_prefix_path():
-    code = ("from depthnet_nano_ros import demo; "
+    code = ("from depthnet_nano_ros.demo import run as demo; "
             "print(demo.share_file('config', 'depthnet_nano.yaml')); "
             "print(demo.child_env(7)['AMENT_PREFIX_PATH'])")
     proc = subprocess.run([sys.executable, "-c", code], env=_env_without_ament(),

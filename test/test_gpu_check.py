@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthnet_nano_ros.inference import gpu_check
+from depthnet_nano_ros.inference.bench import gpu_check
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"
 

@@ -12,7 +12,7 @@ from inference_helpers import SMALL, exported_onnx, random_checkpoint
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.inference import DepthEstimator, InferenceError
 from depthnet_nano_ros.inference.backends.ort_backend import spin_wait
-from depthnet_nano_ros.inference.bench import nano_onnx_bytes, time_in_blocks
+from depthnet_nano_ros.inference.bench.benchmark import nano_onnx_bytes, time_in_blocks
 
 SPIN_KEY = "session.intra_op.allow_spinning"
 

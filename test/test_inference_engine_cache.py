@@ -9,7 +9,7 @@ import torch
 from inference_helpers import random_checkpoint
 
 from depthnet_nano_ros.inference import InferenceError
-from depthnet_nano_ros.inference.engine_cache import (
+from depthnet_nano_ros.inference.export.engine_cache import (
     ArtifactKey,
     cache_path,
     key_mismatches,

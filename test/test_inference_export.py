@@ -12,8 +12,9 @@ from PIL import Image
 
 from depthnet_nano_ros import cli
 from depthnet_nano_ros.inference import DepthEstimator, InferenceError
-from depthnet_nano_ros.inference.engine_cache import model_hash
-from depthnet_nano_ros.inference.export import (
+from depthnet_nano_ros.inference.cpu.graph_opt import optimize_for_cpu
+from depthnet_nano_ros.inference.export.engine_cache import model_hash
+from depthnet_nano_ros.inference.export.onnx import (
     ALLOWED_OPS,
     OPSET,
     disallowed_ops,
@@ -21,7 +22,6 @@ from depthnet_nano_ros.inference.export import (
     onnx_input_size,
     onnx_metadata,
 )
-from depthnet_nano_ros.inference.graph_opt import optimize_for_cpu
 from depthnet_nano_ros.model import load_checkpoint
 
 
@@ -71,7 +71,7 @@ def test_cpu_session_layout_passes_keep_the_function(monkeypatch):
     """Padded depthwise widths, split head, NCHWc model without reorder round trips."""
     monkeypatch.setenv("DEPTHNET_NANO_CPU_KERNELS", "0")  # the tuned graph, not the fused one
     from depthnet_nano_ros.inference.backends.ort_backend import OrtBackend
-    from depthnet_nano_ros.inference.graph_layout import (
+    from depthnet_nano_ros.inference.cpu.graph_layout import (
         pad_depthwise_channels,
         split_single_output_conv,
     )
@@ -89,8 +89,8 @@ def test_cpu_session_layout_passes_keep_the_function(monkeypatch):
 
 def test_row_strip_tiling_is_exact():
     """Tile every EP module (tiny strips: first/interior/last strip borders all exercised)."""
-    from depthnet_nano_ros.inference.graph_opt import rewrite_selu
-    from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
+    from depthnet_nano_ros.inference.cpu.graph_opt import rewrite_selu
+    from depthnet_nano_ros.inference.cpu.graph_tiling import tile_ep_chains
 
     data = exported_onnx().read_bytes()
     tiled = onnx.load_from_string(data)

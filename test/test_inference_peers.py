@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from depthnet_nano_ros.inference.peers import build_peer
+from depthnet_nano_ros.inference.bench.peers import build_peer
 from depthnet_nano_ros.model.complexity import count_complexity
 
 

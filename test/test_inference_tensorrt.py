@@ -39,7 +39,7 @@ def test_tensorrt_engine_matches_torch_and_is_cached(precision, tmp_path):
 def test_foreign_tensorrt_engine_is_rejected(tmp_path):
     _need("tensorrt")
     from depthnet_nano_ros import cli
-    from depthnet_nano_ros.inference.engine_cache import sidecar_path
+    from depthnet_nano_ros.inference.export.engine_cache import sidecar_path
 
     engine = tmp_path / "nano.engine"
     assert cli.main(["export", "--format", "tensorrt", "--checkpoint",
@@ -67,7 +67,7 @@ def test_torch2trt_round_trip(tmp_path):
 
 
 def test_calibration_feed_gives_each_frame_once_then_none(tmp_path):
-    from depthnet_nano_ros.inference.tensorrt_build import CalibrationFeed
+    from depthnet_nano_ros.inference.export.tensorrt import CalibrationFeed
 
     frames = [np.full((1, 3, 2, 4), i, np.float64) for i in range(3)]
     feed = CalibrationFeed(frames, tmp_path / "calib.cache")
@@ -78,7 +78,7 @@ def test_calibration_feed_gives_each_frame_once_then_none(tmp_path):
 
 
 def test_calibration_cache_is_reused_only_without_frames(tmp_path):
-    from depthnet_nano_ros.inference.tensorrt_build import CalibrationFeed
+    from depthnet_nano_ros.inference.export.tensorrt import CalibrationFeed
 
     cache = tmp_path / "sub" / "calib.cache"
     CalibrationFeed([np.zeros((1, 3, 2, 4), np.float32)], cache).write_cache(b"TRT-table")

@@ -142,3 +142,18 @@ def test_importing_evaluation_loads_no_rclpy() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+#: what `inference/` keeps at its top: the public API; everything else lives in a sub-package
+INFERENCE_TOP = {"__init__", "errors", "estimator", "loaders", "availability", "predict_command"}
+INFERENCE_ROLES = {"backends", "export", "cpu", "bench"}
+
+
+def test_inference_keeps_the_public_api_on_top_and_the_rest_by_role() -> None:
+    inference = PKG / "inference"
+    top = {p.stem for p in inference.glob("*.py")}
+    subs = {p.name for p in inference.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert top == INFERENCE_TOP, f"inference/ top level: unexpected {sorted(top - INFERENCE_TOP)}"
+    assert subs == INFERENCE_ROLES, f"inference/ sub-packages: {sorted(subs)}"
+    assert all((inference / s / "__init__.py").is_file() for s in subs)
+    assert not list(PKG.glob("demo*.py")), "the demo lives in depthnet_nano_ros/demo/"

@@ -122,7 +122,7 @@ def test_ddp_two_processes_on_cpu_end_with_the_same_weights(tmp_path):
 def test_checkpoint_exports_to_onnx_with_the_same_depth(kitti_date_dir, tmp_path):
     import onnxruntime as ort
 
-    from depthnet_nano_ros.inference.export import export_onnx_bytes
+    from depthnet_nano_ros.inference.export.onnx import export_onnx_bytes
 
     trainer = Trainer(_cfg(tmp_path, lr=1e-3), _kitti_frames(kitti_date_dir, [10, 13]))
     batch = next(iter(DataLoader(trainer.train_ds, batch_size=2)))

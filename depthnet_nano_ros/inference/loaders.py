@@ -13,8 +13,8 @@ from depthnet_nano_ros.inference.availability import (
     missing_requirements,
 )
 from depthnet_nano_ros.inference.backends.ort_backend import CpuOptions
-from depthnet_nano_ros.inference.engine_cache import model_hash
 from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import model_hash
 from depthnet_nano_ros.model.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int
 
         return cls(Torch2trtBackend.from_model(model, size, precision=precision,
                                                metadata=common), **common)
-    from depthnet_nano_ros.inference.export import cached_onnx_bytes
+    from depthnet_nano_ros.inference.export.onnx import cached_onnx_bytes
 
     data = cached_onnx_bytes(model, size, mhash, {"min_depth": min_depth,
                                                   "max_depth": max_depth})
@@ -92,7 +92,7 @@ def from_model(cls: type[DepthEstimator], model: nn.Module, size: tuple[int, int
         return cls(OrtBackend(data, size, source=source, threads=cpu.threads, spin=cpu.spin),
                    **common)
     from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
-    from depthnet_nano_ros.inference.tensorrt_build import cached_engine
+    from depthnet_nano_ros.inference.export.tensorrt import cached_engine
 
     engine_path = cached_engine(data, mhash, size, precision)
     return cls(TrtBackend.from_file(engine_path, model_hash=mhash), **common)
@@ -166,7 +166,7 @@ def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: 
                size: tuple[int, int] | None, expected_hash: str | None,
                cpu: CpuOptions) -> DepthEstimator:
     """An exported ONNX file on onnxruntime, or built into a TensorRT engine."""
-    from depthnet_nano_ros.inference.export import load_onnx, onnx_input_size, onnx_metadata
+    from depthnet_nano_ros.inference.export.onnx import load_onnx, onnx_input_size, onnx_metadata
 
     proto = load_onnx(path)
     meta = onnx_metadata(proto)
@@ -187,7 +187,7 @@ def _from_onnx(cls: type[DepthEstimator], path: Path, resolved: str, precision: 
         return cls(OrtBackend(data, have, source=path, threads=cpu.threads, spin=cpu.spin),
                    **common)
     from depthnet_nano_ros.inference.backends.trt_backend import TrtBackend
-    from depthnet_nano_ros.inference.tensorrt_build import cached_engine
+    from depthnet_nano_ros.inference.export.tensorrt import cached_engine
 
     engine_path = cached_engine(data, mhash or model_hash_of_bytes(data), have, precision)
     return cls(TrtBackend.from_file(engine_path), **common)

@@ -72,7 +72,7 @@ def session_options(threads: int | None = None, profile_prefix: str | None = Non
 
 def _cpu_variant(model_bytes: bytes, source: str | Path) -> bytes:
     """The CPU-tuned, numerically equivalent graph (see graph_opt); errors name the file."""
-    from depthnet_nano_ros.inference.graph_opt import optimize_for_cpu
+    from depthnet_nano_ros.inference.cpu.graph_opt import optimize_for_cpu
 
     try:
         return optimize_for_cpu(model_bytes)
@@ -83,7 +83,7 @@ def _cpu_variant(model_bytes: bytes, source: str | Path) -> bytes:
 
 def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, str]:
     """onnxruntime's NCHWc model minus reorder round trips; the plain graph if that fails."""
-    from depthnet_nano_ros.inference.graph_layout import ort_optimized_without_reorders
+    from depthnet_nano_ros.inference.cpu.graph_layout import ort_optimized_without_reorders
 
     try:
         return ort_optimized_without_reorders(model_bytes, session_options(threads)), "applied"
@@ -93,12 +93,12 @@ def _without_reorders(model_bytes: bytes, threads: int | None) -> tuple[bytes, s
 
 def _fused_variant(model_bytes: bytes, threads: int) -> tuple[bytes | None, str, str | None]:
     """(graph on the fused CPU kernels, summary, isa), or (None, why the tuned graph, None)."""
-    from depthnet_nano_ros.inference.cpu_kernels import choose_isa
+    from depthnet_nano_ros.inference.cpu.kernels import choose_isa
 
     isa, reason = choose_isa()
     if isa is None:
         return None, reason, None
-    from depthnet_nano_ros.inference.graph_fused import describe, fuse_for_cpu_kernels
+    from depthnet_nano_ros.inference.cpu.graph_fused import describe, fuse_for_cpu_kernels
 
     try:
         # row bands per module: one per thread, at least 2 (the output does not depend on it)
@@ -163,7 +163,7 @@ class OrtBackend:
         """(session on the fused kernels, "") or (None, why it could not be created)."""
         import onnxruntime as ort
 
-        from depthnet_nano_ros.inference.cpu_kernels import library_path
+        from depthnet_nano_ros.inference.cpu.kernels import library_path
 
         so = session_options(threads, profile_prefix, spin)
         try:

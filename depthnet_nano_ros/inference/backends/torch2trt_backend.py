@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from depthnet_nano_ros.fileio import atomic_write_bytes
-from depthnet_nano_ros.inference.engine_cache import require_match
 from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import require_match
 
 FORMAT = "depthnet_nano_torch2trt"
 MACHINE_FIELDS = ("runtime", "device", "compute_capability")
@@ -19,8 +19,8 @@ MACHINE_FIELDS = ("runtime", "device", "compute_capability")
 
 def concat_dense_stages(model: nn.Module) -> nn.Module:
     """Use the concatenating DenseStage forward (what converters can trace) on a copy."""
-    from depthnet_nano_ros.inference.export import fold_batchnorm
-    from depthnet_nano_ros.inference.trace_modules import with_concat_stages
+    from depthnet_nano_ros.inference.backends.trace_modules import with_concat_stages
+    from depthnet_nano_ros.inference.export.onnx import fold_batchnorm
 
     return with_concat_stages(fold_batchnorm(model))
 
@@ -41,8 +41,8 @@ class Torch2trtBackend:
         """Same key as a TensorRT engine, tagged torch2trt."""
         import tensorrt as trt
 
-        from depthnet_nano_ros.inference.engine_cache import ArtifactKey
-        from depthnet_nano_ros.inference.tensorrt_build import device_identity
+        from depthnet_nano_ros.inference.export.engine_cache import ArtifactKey
+        from depthnet_nano_ros.inference.export.tensorrt import device_identity
 
         gpu, cc = device_identity()
         return ArtifactKey("torch2trt", model_hash, tuple(input_size), precision,
@@ -58,7 +58,7 @@ class Torch2trtBackend:
                                  "(entropy calibration on real frames)")
         from torch2trt import torch2trt
 
-        from depthnet_nano_ros.inference.engine_cache import model_hash
+        from depthnet_nano_ros.inference.export.engine_cache import model_hash
 
         h, w = input_size
         net = concat_dense_stages(model).cuda().eval()

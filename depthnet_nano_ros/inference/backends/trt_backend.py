@@ -8,8 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from depthnet_nano_ros.inference.engine_cache import content_problem, read_sidecar, require_match
 from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import (
+    content_problem,
+    read_sidecar,
+    require_match,
+)
 
 MACHINE_FIELDS = ("kind", "runtime", "device", "compute_capability")
 
@@ -22,7 +26,7 @@ class TrtBackend:
     @classmethod
     def from_file(cls, path: str | Path, model_hash: str | None = None) -> TrtBackend:
         """Load an engine after checking its sidecar against this GPU, TensorRT (and model)."""
-        from depthnet_nano_ros.inference.tensorrt_build import engine_key
+        from depthnet_nano_ros.inference.export.tensorrt import engine_key
 
         path = Path(path)
         if not path.is_file():
@@ -45,7 +49,7 @@ class TrtBackend:
                  source: str | Path = "engine") -> None:
         import torch
 
-        from depthnet_nano_ros.inference.tensorrt_build import import_tensorrt
+        from depthnet_nano_ros.inference.export.tensorrt import import_tensorrt
 
         trt = import_tensorrt()
         self.metadata = metadata

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from depthnet_nano_ros.inference.peers.densedepth import DenseDepth
-from depthnet_nano_ros.inference.peers.fastdepth import FastDepth
+from depthnet_nano_ros.inference.bench.peers.densedepth import DenseDepth
+from depthnet_nano_ros.inference.bench.peers.fastdepth import FastDepth
 
 #: name -> constructor (the names used in bench results).
 PEERS: dict[str, Callable[[], nn.Module]] = {"densedepth": DenseDepth, "fastdepth": FastDepth}

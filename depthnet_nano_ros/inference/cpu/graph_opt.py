@@ -24,7 +24,7 @@ import math
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
-from depthnet_nano_ros.inference.graph_tiling import _attr
+from depthnet_nano_ros.inference.cpu.graph_tiling import _attr
 
 SELU_ALPHA = 1.6732632423543772
 SELU_LAMBDA = 1.0507009873554805
@@ -189,11 +189,11 @@ def optimize_for_cpu(model_bytes: bytes) -> bytes:
     """The onnxruntime-CPU variant of an exported model (numerically equivalent)."""
     import onnx
 
-    from depthnet_nano_ros.inference.graph_layout import (
+    from depthnet_nano_ros.inference.cpu.graph_layout import (
         pad_depthwise_channels,
         split_single_output_conv,
     )
-    from depthnet_nano_ros.inference.graph_tiling import tile_ep_chains
+    from depthnet_nano_ros.inference.cpu.graph_tiling import tile_ep_chains
 
     model = onnx.load_from_string(model_bytes)
     if not any(n.op_type == "Selu" for n in model.graph.node):

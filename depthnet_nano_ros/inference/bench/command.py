@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from depthnet_nano_ros.fileio import atomic_write_bytes
-    from depthnet_nano_ros.inference.bench import run_bench, speed_ratios, to_json
+    from depthnet_nano_ros.inference.bench.benchmark import run_bench, speed_ratios, to_json
 
     if args.runs < 1 or args.warmup < 0:
         raise InferenceError("--runs must be >= 1 and --warmup >= 0")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.spin:
         os.environ["DEPTHNET_NANO_SPIN"] = "0"
     if args.cpu_isa:
-        from depthnet_nano_ros.inference.cpu_kernels import ISA_SWITCH
+        from depthnet_nano_ros.inference.cpu.kernels import ISA_SWITCH
 
         os.environ[ISA_SWITCH] = args.cpu_isa
     if (args.height is None) != (args.width is None):
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
                         precision=args.precision)
     doc = to_json(results)
     if args.profile:
-        from depthnet_nano_ros.inference.bench import nano_onnx_bytes
-        from depthnet_nano_ros.inference.ort_profile import profile_onnx
+        from depthnet_nano_ros.inference.bench.benchmark import nano_onnx_bytes
+        from depthnet_nano_ros.inference.bench.ort_profile import profile_onnx
 
         size = next(((r.height, r.width) for r in results if r.model == "depthnet_nano"),
                     size or DEFAULT_SIZE)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if r.model == "depthnet_nano" and r.cpu_path:
             print(f"[{r.backend}] depthnet_nano CPU path: {r.cpu_path}")
     if args.profile:
-        from depthnet_nano_ros.inference.ort_profile import format_summary
+        from depthnet_nano_ros.inference.bench.ort_profile import format_summary
 
         print(format_summary(doc["profile"]))
     for backend, peers in speed_ratios(results).items():

@@ -23,8 +23,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from depthnet_nano_ros.errors import brief
 from depthnet_nano_ros.fileio import atomic_write_bytes
-from depthnet_nano_ros.inference.engine_cache import EXPORT_VERSION
 from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import EXPORT_VERSION
 
 OPSET = 17
 INPUT_NAME = "image"
@@ -193,7 +193,7 @@ def onnx_runtime_tag() -> str:
 def cached_onnx_bytes(model: nn.Module, input_size: tuple[int, int], model_hash: str,
                       metadata: dict[str, Any] | None = None) -> bytes:
     """The model's fp32 ONNX export from the artifact cache, exporting (and caching) on a miss."""
-    from depthnet_nano_ros.inference.engine_cache import ArtifactKey, lookup, write_artifact
+    from depthnet_nano_ros.inference.export.engine_cache import ArtifactKey, lookup, write_artifact
 
     key = ArtifactKey("onnx", model_hash, tuple(input_size), "fp32", onnx_runtime_tag())
     hit = lookup(key, ".onnx")  # a stale or corrupt entry is deleted there: rebuilt below
@@ -204,7 +204,7 @@ def cached_onnx_bytes(model: nn.Module, input_size: tuple[int, int], model_hash:
             pass
     data = export_onnx_bytes(model, input_size, {"model_hash": model_hash, **(metadata or {})})
     try:
-        from depthnet_nano_ros.inference.engine_cache import cache_path
+        from depthnet_nano_ros.inference.export.engine_cache import cache_path
 
         write_artifact(cache_path(key, ".onnx"), data, key)
     except OSError:

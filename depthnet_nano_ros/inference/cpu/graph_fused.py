@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
-from depthnet_nano_ros.inference.graph_fused_match import GraphIndex, attr, is_selu
+from depthnet_nano_ros.inference.cpu.graph_fused_match import GraphIndex, attr, is_selu
 
 DOMAIN = "dn"
 FUSED_OPS = ("FusedEP", "FusedStage", "FusedUpEP", "Stem", "Trans", "Head3x3")

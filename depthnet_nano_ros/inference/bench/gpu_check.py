@@ -37,7 +37,7 @@ def _model(name: str):
         from depthnet_nano_ros.model.depthnet_nano import DepthNetNano
 
         return DepthNetNano().eval()
-    from depthnet_nano_ros.inference.peers import build_peer
+    from depthnet_nano_ros.inference.bench.peers import build_peer
 
     return build_peer(name)
 
@@ -89,7 +89,7 @@ def onnx_bytes(name: str, size: tuple[int, int], onnx_dir: Path | None) -> bytes
     path = onnx_dir / f"{name}_{size[0]}x{size[1]}.onnx" if onnx_dir else None
     if path is not None and path.is_file():
         return path.read_bytes()
-    from depthnet_nano_ros.inference.export import export_onnx_bytes
+    from depthnet_nano_ros.inference.export.onnx import export_onnx_bytes
 
     data = export_onnx_bytes(_model(name), size)
     if path is not None:

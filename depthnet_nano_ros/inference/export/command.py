@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
     from depthnet_nano_ros.fileio import atomic_write_bytes
     from depthnet_nano_ros.inference.availability import auto_backend, missing_requirements
-    from depthnet_nano_ros.inference.engine_cache import model_hash
-    from depthnet_nano_ros.inference.export import export_onnx_bytes
+    from depthnet_nano_ros.inference.export.engine_cache import model_hash
+    from depthnet_nano_ros.inference.export.onnx import export_onnx_bytes
     from depthnet_nano_ros.model.checkpoint import load_checkpoint
 
     out = Path(args.output)
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "torch2trt":
             raise InferenceError("torch2trt int8 is not supported here; use --format tensorrt "
                                  "--precision int8 (entropy calibration)")
-        from depthnet_nano_ros.inference.calibration import calibration_batches
+        from depthnet_nano_ros.inference.export.calibration import calibration_batches
 
         batches = calibration_batches(size, args.calib_images, args.calib_bag, args.calib_topic,
                                       args.calib_frames)
@@ -81,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         onnx_bytes = export_onnx_bytes(model, size, {**meta, "precision": "fp32"})
         if args.format == "tensorrt":
-            from depthnet_nano_ros.inference.tensorrt_build import cached_engine
+            from depthnet_nano_ros.inference.export.tensorrt import cached_engine
 
             cached_engine(onnx_bytes, mhash, size, args.precision, calib_batches=batches,
                           workspace_mb=args.workspace_mb, output=out,
                           metadata={k: v for k, v in meta.items() if v is not None})
         elif args.precision == "int8":
-            from depthnet_nano_ros.inference.quantize import quantize_int8
+            from depthnet_nano_ros.inference.export.quantize import quantize_int8
 
             atomic_write_bytes(out, quantize_int8(onnx_bytes, batches or []))
         elif args.precision == "fp16":

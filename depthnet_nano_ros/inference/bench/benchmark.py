@@ -66,7 +66,7 @@ def machine_info() -> dict[str, Any]:
 
         info["onnxruntime"] = ort.__version__
         info["onnxruntime_spin_wait"] = spin_wait()
-        from depthnet_nano_ros.inference.cpu_kernels import choose_isa
+        from depthnet_nano_ros.inference.cpu.kernels import choose_isa
 
         isa, why = choose_isa()
         info["onnxruntime_cpu_kernels"] = isa if isa else f"unavailable: {why}"
@@ -143,7 +143,7 @@ def run_bench(backends: list[str], input_size: tuple[int, int] | None, *, runs: 
 
     `input_size` None (only with `engine`): the engine's own input size.
     """
-    from depthnet_nano_ros.inference.peers import build_peer
+    from depthnet_nano_ros.inference.bench.peers import build_peer
 
     if image is None:
         image = np.random.default_rng(0).integers(0, 256, (*KITTI_IMAGE_SHAPE, 3), np.uint8)
@@ -185,8 +185,8 @@ def run_bench(backends: list[str], input_size: tuple[int, int] | None, *, runs: 
 def nano_onnx_bytes(checkpoint: str | Path | None, engine: str | Path | None,
                     input_size: tuple[int, int]) -> bytes:
     """DepthNet Nano's fp32 ONNX graph as benchmarked: the `.onnx` engine, else the export."""
-    from depthnet_nano_ros.inference.engine_cache import model_hash
-    from depthnet_nano_ros.inference.export import cached_onnx_bytes
+    from depthnet_nano_ros.inference.export.engine_cache import model_hash
+    from depthnet_nano_ros.inference.export.onnx import cached_onnx_bytes
 
     if engine is not None:
         if Path(engine).suffix != ".onnx":

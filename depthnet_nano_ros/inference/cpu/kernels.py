@@ -28,7 +28,7 @@ def library_path(isa: str) -> Path:
     if here.is_file():
         return here
     for entry in sys.path:  # e.g. running from a source checkout next to `make install`'s venv
-        candidate = Path(entry or ".") / "depthnet_nano_ros" / "inference" / library_name(isa)
+        candidate = Path(entry or ".", "depthnet_nano_ros", "inference", "cpu", library_name(isa))
         if candidate.is_file():
             return candidate.absolute()
     return here

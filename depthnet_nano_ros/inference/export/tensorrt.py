@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from depthnet_nano_ros.fileio import atomic_write_bytes
-from depthnet_nano_ros.inference.engine_cache import (
+from depthnet_nano_ros.inference.errors import InferenceError
+from depthnet_nano_ros.inference.export.engine_cache import (
     ArtifactKey,
     cache_dir,
     cache_path,
     lookup,
     write_artifact,
 )
-from depthnet_nano_ros.inference.errors import InferenceError
 
 DEFAULT_WORKSPACE_MB = 1024
 #: Oldest TensorRT with the name-based tensor API used here (num_io_tensors, execute_async_v3).
@@ -192,7 +192,7 @@ depth range and reference focal) is also written there.
             timing_cache=root / f"timing_{tag}.cache", workspace_mb=workspace_mb)
         path = write_artifact(cache_path(key, ".engine"), data, key)
     if output is not None:
-        from depthnet_nano_ros.inference.engine_cache import read_sidecar
+        from depthnet_nano_ros.inference.export.engine_cache import read_sidecar
 
         extra = {k: v for k, v in (read_sidecar(path) or {}).items() if k != "sha256"}
         write_artifact(Path(output), path.read_bytes(), key, {**extra, **(metadata or {})})

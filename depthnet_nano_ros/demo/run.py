@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from depthnet_nano_ros.cli import parse_hw
-from depthnet_nano_ros.demo_steps import DeferredInterrupts, DemoError, StepRunner, StepTiming
+from depthnet_nano_ros.demo.steps import DeferredInterrupts, DemoError, StepRunner, StepTiming
 from depthnet_nano_ros.errors import DepthNetNanoError
 
 IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
@@ -30,7 +30,7 @@ CAMERA_INFO_TOPIC = "/kitti/camera_color_left/camera_info"
 SYNTH_DRIVE = "9000"  #: drive number `synth-drive` writes
 SYNTH_FRAMES = 40
 MARKER = ".depthnet_demo"  #: marks an output folder the demo may clear on the next run
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KITTI_SAMPLE = REPO.parent / "shared" / "data" / "kitti_sample" / "2011_09_26"
 HEADLINE = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1")
 
@@ -174,7 +174,7 @@ class Console:
 def run_demo(args: argparse.Namespace,
              interrupts: DeferredInterrupts | None = None) -> dict[str, Any]:
     """Every step of the demo; returns the summary (also written to OUTPUT/demo.json)."""
-    from depthnet_nano_ros.demo_outputs import (
+    from depthnet_nano_ros.demo.outputs import (
         match_predictions,
         pick_evenly,
         write_depth_pngs,
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AMENT_PREFIX_PATH"] = ament_prefix_path(os.environ.get("AMENT_PREFIX_PATH"))
     try:
         if args.readme_images is not None:
-            from depthnet_nano_ros.demo_outputs import write_readme_images
+            from depthnet_nano_ros.demo.outputs import write_readme_images
 
             date_dir = args.kitti or KITTI_SAMPLE
             for path in write_readme_images(date_dir, args.drive, args.readme_frame,

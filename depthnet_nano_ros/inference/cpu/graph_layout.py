@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from onnx import ModelProto, NodeProto, numpy_helper
 
-from depthnet_nano_ros.inference.graph_tiling import _is_1x1, _is_dw3x3
+from depthnet_nano_ros.inference.cpu.graph_tiling import _is_1x1, _is_dw3x3
 
 NCHWC = "com.microsoft.nchwc"
 #: Elementwise ops that may run on a blocked tensor (all other inputs are scalar constants).

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from depthnet_nano_ros.inference.errors import InferenceError
-from depthnet_nano_ros.inference.export import INPUT_NAME
+from depthnet_nano_ros.inference.export.onnx import INPUT_NAME
 
 
 def quantize_int8(onnx_bytes: bytes, batches: list[np.ndarray], *,
@@ -23,8 +23,8 @@ def quantize_int8(onnx_bytes: bytes, batches: list[np.ndarray], *,
         quantize_static,
     )
 
-    from depthnet_nano_ros.inference.export import set_metadata
-    from depthnet_nano_ros.inference.graph_opt import optimize_for_cpu
+    from depthnet_nano_ros.inference.cpu.graph_opt import optimize_for_cpu
+    from depthnet_nano_ros.inference.export.onnx import set_metadata
 
     class Reader(CalibrationDataReader):
         """Feeds prepared frames to the calibrator."""

@@ -1,0 +1,1 @@
+"""Benchmarks: latency of the backends, onnxruntime profiles, the peer networks, the GPU check."""

@@ -1,0 +1,1 @@
+"""Export: ONNX with metadata, TensorRT build, INT8 calibration, engine cache, quantization."""
