@@ -25,9 +25,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 class TemporalSettings:
     """How much to smooth and what counts as a change."""
 
-    alpha: float = 0.6  # weight of the previous filtered depth on unchanged pixels, [0, 1)
+    alpha: float = 0.4  # weight of the previous filtered depth on unchanged pixels, [0, 1)
     image_threshold: float = 10.0  # block-mean grey change (0-255) that marks a change
-    depth_threshold: float = 0.15  # relative depth change that marks a change
+    depth_threshold: float = 0.25  # relative depth change that marks a change
     block: int = 8  # side (px) of the blocks whose mean grey level is compared
 
     def __post_init__(self) -> None:

@@ -68,10 +68,10 @@ PARAMETERS: tuple[Param, ...] = (
     Param("scan.frame_id", "", "frame_id of scan; empty = the image's (optical) frame"),
     Param("temporal.enable", False, "steadier depth: blend with the previous frame where the "
           "image and the depth did not change (geometry/temporal_filter.py); no lag on motion"),
-    Param("temporal.alpha", 0.6, "weight of the previous depth on unchanged pixels, [0, 1)"),
+    Param("temporal.alpha", 0.4, "weight of the previous depth on unchanged pixels, [0, 1)"),
     Param("temporal.image_threshold", 10.0, "block-mean grey change (0-255) that counts as "
           "motion: those pixels take the new depth at once"),
-    Param("temporal.depth_threshold", 0.15, "relative depth change that counts as a change"),
+    Param("temporal.depth_threshold", 0.25, "relative depth change that counts as a change"),
     Param("colormap.min", 1.0, "metres mapped to the first turbo colour of depth/colored"),
     Param("colormap.max", 50.0, "metres mapped to the last turbo colour of depth/colored"),
     Param("qos.input.reliability", "best_effort",
