@@ -252,3 +252,78 @@ def test_refuses_non_empty_output_unless_overwrite(tmp_path: Path, capsys) -> No
     assert (target / "keep.txt").exists()
     assert (target / "2011_09_26" / DRIVE_NAME / "image_02" / "data" / "0000000000.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]  # no temporary left over
+
+
+RANDOM_SEED = 11
+
+
+@pytest.fixture(scope="module")
+def randomized(tmp_path_factory: pytest.TempPathFactory) -> tuple[RawDrive, SynthDrive]:
+    """A 2-frame domain-randomized drive (camera, look, actors) written by the CLI."""
+    path = tmp_path_factory.mktemp("synth_random") / "drive"
+    assert main(["synth-drive", str(path), "--frames", "2", "--seed", str(RANDOM_SEED),
+                 "--randomize", "--quiet"]) == 0
+    return RawDrive(path / "2011_09_26", drive="9000"), SynthDrive(2, RANDOM_SEED,
+                                                                   randomize=True)
+
+
+def test_randomized_calibration_describes_the_rendered_camera(randomized) -> None:
+    """Lidar projected with the calibration as written lands on the rendered exact depth."""
+    raw, synth = randomized
+    r = synth.randomization
+    assert abs(r.focal_scale - 1) > 0.05 and abs(r.pitch_deg) + abs(r.roll_deg) > 0.5, r
+    K, T = raw.calib.K(2), raw.calib.T_cam_velo(2)
+    np.testing.assert_allclose(K[0, 0], 721.5377 * r.focal_scale, rtol=1e-5)
+    np.testing.assert_allclose(T, synth.camera.T_cam_velo, atol=1e-9)
+    points = raw.load_velodyne(1)
+    win = _winners(points, T, K)
+    png = load_depth_png(raw.drive_dir / "proj_depth" / "exact" / "image_02" / "0000000001.png")
+    frame = synth.frame(1)
+    surf = frame.lidar.surface[win["index"]]
+    expected, same = _png_depth_at(png, frame.camera.surface, win["u"], win["v"], surf)
+    ok = same & (surf // 8 < synth.scene.prim_offsets()[1])
+    ray_t, _ = synth.renderer.depth_at(synth.camera_geometry(1), win["u"], win["v"])
+    ok &= ray_t - win["z"] > -0.01  # not hidden by lidar/camera parallax
+    assert ok.sum() > 10_000
+    err = np.abs(expected[ok] - win["z"][ok])
+    assert np.quantile(err, 0.999) <= 0.01, f"|lidar - rendered| p99.9 {np.quantile(err, 0.999)}"
+    # the same scan through KITTI's own calibration misses: the files really changed
+    kitti = SynthDrive(1, 0).camera
+    off = _winners(points, kitti.T_cam_velo, kitti.K)
+    assert not np.array_equal(off["pixel"][:1000], win["pixel"][:1000])
+
+
+def test_randomized_drives_vary_camera_and_look_and_add_actors() -> None:
+    draws = [SynthDrive(1, s, randomize=True).randomization for s in range(8)]
+    for field in ("focal_scale", "height_m", "pitch_deg", "roll_deg", "yaw_deg", "gain"):
+        values = [getattr(d, field) for d in draws]
+        assert np.ptp(values) > 0, field
+    plain, rand = SynthDrive(1, 3), SynthDrive(1, 3, randomize=True)
+    assert rand.scene.n_prims > plain.scene.n_prims  # pedestrians, cyclists, trucks, fences
+    # the plain street is all there (the actors come from a random stream of their own)
+    assert {tuple(b) for b in plain.scene.box_lo} <= {tuple(b) for b in rand.scene.box_lo}
+    assert plain.randomization is None and plain.calib_files == CALIB_FILES
+
+
+def test_a_drive_set_renders_in_parallel_is_cached_and_trains(tmp_path: Path, capsys) -> None:
+    from depthnet_nano_ros.training.datasets import build_frames
+
+    out = tmp_path / "set"
+    args = ["synth-drive", str(out), "--drives", "2", "--frames", "1", "--seed", "40",
+            "--randomize", "--no-lidar", "--jobs", "2", "--quiet"]
+    assert main(args) == 0
+    assert "2 rendered now" in capsys.readouterr().out
+    pngs = sorted(out.glob("drive_*/2011_09_26/*_sync/image_02/data/*.png"))
+    assert len(pngs) == 2 and not list(out.glob("drive_*/2011_09_26/*_sync/velodyne_points"))
+    stamps = [p.stat().st_mtime_ns for p in pngs]
+    assert main(args) == 0  # the cache: nothing is rendered again
+    assert "0 rendered now" in capsys.readouterr().out
+    assert [p.stat().st_mtime_ns for p in pngs] == stamps
+    assert main(args[:3] + ["3"] + args[4:]) == 0  # one more drive: only that one
+    assert "1 rendered now" in capsys.readouterr().out
+    frames = build_frames({"kind": "kitti_raw", "root": str(out), "target": "exact"})
+    assert len({f.name for f in frames}) == len(frames) == 3
+    focals = [f.focal_px() for f in frames]
+    assert len(set(focals)) == 3  # each drive's own calibration
+    rgb, depth, dense = frames[0].load()
+    assert dense and rgb.shape[:2] == depth.shape and (depth > 0).mean() > 0.5

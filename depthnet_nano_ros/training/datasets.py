@@ -7,6 +7,7 @@ A data source is a dict (from the YAML config)::
     target: lidar | densified | groundtruth | exact
     split: Eigen-Zhou style list 'date/drive_sync frame side' (optional, kitti_raw)
     drives: [date/drive_sync, ...]          # optional, default: every drive under root
+                                            # (also root/*/date/drive_sync: a synth-drive set)
     frames: [start, stop, step] or [i, ...]  # optional, stop inclusive; default: all on disk
     gt_root: folder of <drive>_sync/proj_depth/groundtruth (target groundtruth)
     repeat: 1                                # oversampling factor in a mix
@@ -179,8 +180,8 @@ def build_frames(spec: dict[str, Any], base: Path | None = None,
     else:
         for drive, idx in _raw_entries(spec, root, base):
             for i in idx:
-                frames.append(FrameRef(drive, i, name=f"{drive.drive_dir.name}/{i:010d}",
-                                       **common))
+                name = drive.drive_dir.relative_to(root).as_posix()
+                frames.append(FrameRef(drive, i, name=f"{name}/{i:010d}", **common))
     frames *= int(spec.get("repeat", 1))
     if not frames:
         raise TrainingError(f"data source {spec} selects no frames: check 'frames' and 'split'")
@@ -193,9 +194,9 @@ def _raw_entries(spec: dict[str, Any], root: Path,
     drives: dict[tuple[str, int], RawDrive] = {}
 
     def drive_of(name: str, cam: int) -> RawDrive:
-        date, drive = name.strip("/").split("/")[:2]
+        *date_dir, drive = name.strip("/").split("/")  # [set folder/]date/date_drive_N_sync
         if (name, cam) not in drives:
-            drives[(name, cam)] = RawDrive(root / date, drive, camera=cam)
+            drives[(name, cam)] = RawDrive(root.joinpath(*date_dir), drive, camera=cam)
         return drives[(name, cam)]
 
     if spec.get("split"):
@@ -203,8 +204,9 @@ def _raw_entries(spec: dict[str, Any], root: Path,
         for name, i, side in parse_split(_resolve(spec["split"], base)):
             grouped.setdefault((name, 2 if side == "l" else 3), []).append(i)
         return [(drive_of(n, c), idx) for (n, c), idx in grouped.items()]
-    names = spec.get("drives") or sorted(
-        f"{p.parent.name}/{p.name}" for p in root.glob("*/*_drive_*_sync") if p.is_dir())
+    names = spec.get("drives") or sorted(  # KITTI's layout, or a synth-drive --drives set
+        p.relative_to(root).as_posix() for pattern in ("*/*_drive_*_sync", "*/*/*_drive_*_sync")
+        for p in root.glob(pattern) if p.is_dir())
     if not names:
         raise TrainingError(f"no KITTI raw drives (DATE/DATE_drive_NNNN_sync) under {root}")
     out = []

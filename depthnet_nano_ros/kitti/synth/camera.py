@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthnet_nano_ros.kitti.calib import rigid
+
 DATE = "2011_09_26"
 IMAGE_SIZE = (375, 1242)  #: (H, W) of the rectified camera-2 image (S_rect_02)
 VELO_HEIGHT_M = 1.73  #: height of the Velodyne above the road (KITTI's mounting)
@@ -93,21 +95,13 @@ CALIB_FILES: dict[str, str] = {
 }
 
 
-def _entry(text: str, key: str, shape: tuple[int, int]) -> np.ndarray:
+def calib_entry(text: str, key: str, shape: tuple[int, int]) -> np.ndarray:
     """The matrix stored under `key` in a KITTI calibration text."""
     for line in text.splitlines():
         name, _, values = line.partition(":")
         if name == key:
             return np.array(values.split(), dtype=np.float64).reshape(shape)
     raise KeyError(key)
-
-
-def _rigid(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    """4x4 homogeneous transform from a 3x3 rotation and a translation."""
-    out = np.eye(4)
-    out[:3, :3] = rotation
-    out[:3, 3] = translation.ravel()
-    return out
 
 
 @dataclass(frozen=True)
@@ -121,16 +115,21 @@ class SynthCamera:
 
     @classmethod
     def kitti_2011_09_26(cls) -> SynthCamera:
-        """The camera model implied by P_rect_02 . R_rect_00 . T_velo->cam0."""
-        cam = CALIB_FILES["calib_cam_to_cam.txt"]
-        velo = CALIB_FILES["calib_velo_to_cam.txt"]
-        imu = CALIB_FILES["calib_imu_to_velo.txt"]
-        p_rect = _entry(cam, "P_rect_02", (3, 4))
+        """The camera model of KITTI's 2011_09_26 calibration."""
+        return cls.from_calib_files(CALIB_FILES)
+
+    @classmethod
+    def from_calib_files(cls, files: dict[str, str]) -> SynthCamera:
+        """The camera model implied by P_rect_02 . R_rect_00 . T_velo->cam0 of these texts."""
+        cam = files["calib_cam_to_cam.txt"]
+        velo = files["calib_velo_to_cam.txt"]
+        imu = files["calib_imu_to_velo.txt"]
+        p_rect = calib_entry(cam, "P_rect_02", (3, 4))
         k = p_rect[:, :3]
-        shift = _rigid(np.eye(3), np.linalg.solve(k, p_rect[:, 3]))
-        r_rect = _rigid(_entry(cam, "R_rect_00", (3, 3)), np.zeros(3))
-        t_cam0_velo = _rigid(_entry(velo, "R", (3, 3)), _entry(velo, "T", (3, 1)))
-        t_velo_imu = _rigid(_entry(imu, "R", (3, 3)), _entry(imu, "T", (3, 1)))
+        shift = rigid(np.eye(3), np.linalg.solve(k, p_rect[:, 3]))
+        r_rect = rigid(calib_entry(cam, "R_rect_00", (3, 3)), np.zeros(3))
+        t_cam0_velo = rigid(calib_entry(velo, "R", (3, 3)), calib_entry(velo, "T", (3, 1)))
+        t_velo_imu = rigid(calib_entry(imu, "R", (3, 3)), calib_entry(imu, "T", (3, 1)))
         return cls(K=k, T_cam_velo=shift @ r_rect @ t_cam0_velo,
                    T_imu_velo=np.linalg.inv(t_velo_imu))
 

@@ -8,6 +8,7 @@ Primitive ids: 0 is the ground, boxes follow, then cylinders, then ellipsoids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -258,7 +259,7 @@ def _static_block(b: _Builder, rng: np.random.Generator, lay: _Layout, x0: float
 
 
 def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float,
-                   ego_speed: float) -> Scene:
+                   ego_speed: float, extras: Extras | None = None) -> Scene:
     """A random street covering x in [x_start, x_end].
 
     The ego lane (|y| < 1.75 m) holds nothing but, on 60 % of streets, a queue of 1-3 cars
@@ -266,7 +267,8 @@ def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float,
     breathes with the ego's speed variation, by less than 12 m). The street is built in 100 m
     blocks, each from its own seed, so a longer drive with the same seed extends a shorter one
     instead of changing it. Moving traffic is generated far enough up and down the road to
-    stay in view for `duration_s` seconds.
+    stay in view for `duration_s` seconds. `extras(builder, rng, layout, x0, x1)` adds more
+    per block from a stream of its own (``synth.actors.add_actors``).
     """
     rng = np.random.default_rng([seed, 0])
     lay = _layout(rng)
@@ -279,6 +281,9 @@ def generate_scene(seed: int, x_start: float, x_end: float, duration_s: float,
     for blk in range(first, last):
         block_rng = np.random.default_rng([seed, 1, blk + _BLOCK_BIAS])
         _static_block(b, block_rng, lay, blk * BLOCK_M, (blk + 1) * BLOCK_M)
+        if extras is not None:
+            extras(b, np.random.default_rng([seed, 3, blk + _BLOCK_BIAS]), lay,
+                   blk * BLOCK_M, (blk + 1) * BLOCK_M)
     for k, vx in enumerate(lay.lane_vx):  # traffic on the left lanes
         reach = abs(vx) * duration_s
         for blk in range(int(np.floor((x_start - reach) / BLOCK_M)),
@@ -319,6 +324,10 @@ def _finish(b: _Builder, rng: np.random.Generator, road: Road) -> Scene:
         exposure=float(rng.uniform(0.85, 1.15)),
         overcast=float(rng.uniform(0.0, 0.6)) if rng.random() < 0.3 else 0.0,
     )
+
+
+#: the `extras` hook of :func:`generate_scene`: (builder, rng, layout, x0, x1) -> None
+Extras = Callable[[_Builder, np.random.Generator, _Layout, float, float], None]
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from depthnet_nano_ros.kitti.annotated import SCALE, save_depth_png
-from depthnet_nano_ros.kitti.synth.camera import CALIB_FILES, DATE
+from depthnet_nano_ros.kitti.synth.camera import DATE
 from depthnet_nano_ros.kitti.synth.drive import (
     FRAME_PERIOD_S,
     SynthDrive,
@@ -64,11 +64,13 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _write_frame(drive: Path, frame: SynthFrame) -> None:
-    """Image, scan and exact depth of one frame."""
+    """Image, scan (when rendered) and exact depth of one frame."""
     name = f"{frame.index:010d}"
     Image.fromarray(frame.camera.rgb).save(drive / "image_02" / "data" / f"{name}.png",
                                            compress_level=1)
-    frame.lidar.points.astype("<f4").tofile(drive / "velodyne_points" / "data" / f"{name}.bin")
+    if frame.lidar is not None:
+        frame.lidar.points.astype("<f4").tofile(drive / "velodyne_points" / "data" /
+                                                f"{name}.bin")
     depth = np.where(frame.camera.depth * SCALE < 65535.5, frame.camera.depth, 0.0)
     save_depth_png(drive / "proj_depth" / "exact" / "image_02" / f"{name}.png", depth)
 
@@ -79,11 +81,14 @@ def _write_text(path: Path, lines: list[str]) -> None:
 
 
 def write_drive(out: str | Path, frames: int, seed: int = 0, overwrite: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> WriteSummary:
+                progress: Callable[[int, int], None] | None = None, randomize: bool = False,
+                lidar: bool = True) -> WriteSummary:
     """Render `frames` frames of the drive for `seed` into `out` in the KITTI raw layout.
 
     Everything is written below a temporary folder next to `out` and moved into place at the
-    end, so `out` never holds a half-written drive.
+    end, so `out` never holds a half-written drive. `randomize`: domain-randomized camera, look
+    and actors, with calibration files to match (``SynthDrive``); `lidar=False` writes no
+    velodyne_points (a training set with exact depth needs none: 6x smaller, 2x faster).
     """
     out = Path(out)
     check_frame_count(frames)
@@ -94,24 +99,24 @@ def write_drive(out: str | Path, frames: int, seed: int = 0, overwrite: bool = F
     try:
         date_dir = tmp / DATE
         drive = date_dir / DRIVE_NAME
-        for sub in ("image_02/data", "velodyne_points/data", "oxts/data",
-                    "proj_depth/exact/image_02"):
+        for sub in ("image_02/data", "oxts/data", "proj_depth/exact/image_02",
+                    *(("velodyne_points/data",) if lidar else ())):
             (drive / sub).mkdir(parents=True)
-        for name, text in CALIB_FILES.items():
+        synth = SynthDrive(frames, seed, randomize=randomize)
+        for name, text in synth.calib_files.items():
             (date_dir / name).write_text(text)
-        synth = SynthDrive(frames, seed)
         imu_offset = np.linalg.inv(synth.camera.T_imu_velo)[:3, 3]  # IMU origin, velodyne frame
         stamps = [T0_NS + round(i * FRAME_PERIOD_S * 1e9) for i in range(frames)]
         for i in range(frames):
-            frame = synth.frame(i)
+            frame = synth.frame(i, lidar=lidar)
             _write_frame(drive, frame)
             _write_text(drive / "oxts" / "data" / f"{i:010d}.txt",
                         [oxts_record(frame.velo_position + imu_offset, frame.speed, frame.accel)])
             if progress is not None:
                 progress(i + 1, frames)
-        for sensor in ("image_02", "velodyne_points", "oxts"):
+        for sensor in ("image_02", "oxts", *(("velodyne_points",) if lidar else ())):
             _write_text(drive / sensor / "timestamps.txt", [kitti_timestamp(s) for s in stamps])
-        for suffix, sign in (("start", -1), ("end", 1)):
+        for suffix, sign in (("start", -1), ("end", 1)) if lidar else ():
             _write_text(drive / "velodyne_points" / f"timestamps_{suffix}.txt",
                         [kitti_timestamp(s + sign * SCAN_HALF_PERIOD_NS) for s in stamps])
         (drive / "oxts" / "dataformat.txt").write_text("".join(OXTS_DATAFORMAT))
