@@ -38,6 +38,7 @@ class TrainConfig:
     focal_normalize: bool = True  # targets d * f_ref / f_net; f_ref (KITTI's) stored as focal_px
     model: dict[str, Any] = field(default_factory=dict)  # DepthNetNanoConfig overrides
     init_checkpoint: str | None = None  # start from these weights (fine-tuning)
+    self_supervised: dict[str, Any] = field(default_factory=dict)  # camera_height (m): scale
     resume: bool = True  # continue from out_dir/last.pt when it exists
     seed: int = 0
     num_workers: int = 0

@@ -102,7 +102,7 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.loss_fn = DepthLoss(LossWeights(**cfg.loss), self.model.cfg.max_depth
                                  / self.model.cfg.min_depth)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+        self.opt = torch.optim.Adam(self.parameter_groups(), lr=cfg.lr, betas=cfg.betas,
                                     weight_decay=cfg.weight_decay)
         self.amp = cfg.amp == "on" or (cfg.amp == "auto" and self.dist.cuda)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dist.cuda)
@@ -183,6 +183,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
 
     # -- helpers --------------------------------------------------------------------------
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """What the optimizer updates (the depth network; subclasses add their own nets)."""
+        return list(self.model.parameters())
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimizer groups; a group's ``lr_scale`` multiplies the scheduled learning rate."""
+        return [{"params": self.trainable_parameters()}]
+
     def lr_at(self, step: int) -> float:
         """Learning rate of optimizer step `step` (warm-up, then constant or cosine)."""
         cfg = self.cfg
@@ -204,27 +212,31 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimizer step on a batch; returns the loss terms."""
         self.net.train()
-        for g in self.opt.param_groups:
-            g["lr"] = self.lr_at(self.step)
         image = batch["image"].to(self.device, non_blocking=True)
         target = batch["target"].to(self.device, non_blocking=True)
         mask = batch["mask"].to(self.device, non_blocking=True)
         with self._autocast():
             pred = self.net(image)
         loss, terms = self.loss_fn(pred.float(), target, mask)
+        self.optimize(loss)
+        self._last_batch = (image[:1].detach(), target[:1], pred[:1].detach().float())
+        return terms
+
+    def optimize(self, loss: torch.Tensor) -> None:
+        """Backward, clip, step at this step's learning rate; count the step."""
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {float(loss)} at step {self.step}: lower lr "
                                 f"(now {self.opt.param_groups[0]['lr']:.2g}) or set grad_clip")
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(self.step) * g.get("lr_scale", 1.0)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.cfg.grad_clip)
         self.scaler.step(self.opt)
         self.scaler.update()
         self.step += 1
-        self._last_batch = (image[:1].detach(), target[:1], pred[:1].detach().float())
-        return terms
 
     def save(self, name: str, metrics: dict[str, Any] | None = None,
              with_state: bool = True) -> Path:
@@ -233,10 +245,19 @@ class Trainer:
         if with_state:
             extra["train_state"] = {
                 "optimizer": self.opt.state_dict(), "step": self.step, "epoch": self.epoch,
-                "best": self.best, "scaler": self.scaler.state_dict() if self.amp else None}
+                "best": self.best, "scaler": self.scaler.state_dict() if self.amp else None,
+                **self.extra_train_state()}
         return save_checkpoint(self.out_dir / name, self.model, input_size=self.cfg.input_size,
                                train_config=self.cfg.to_dict(), metrics=metrics or {},
                                git_rev=self.git_rev, extra=extra, focal_px=self.ref_focal)
+
+    def extra_train_state(self) -> dict[str, Any]:
+        """More state that resuming needs (subclasses: their own networks)."""
+        return {}
+
+    def validate(self) -> dict[str, float]:
+        """The validation metrics of the model now (the evaluator's, on the val targets)."""
+        return validate(self.model, self.val_ds, self.device, self.cfg.batch_size)
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
         key = self.cfg.best_metric
@@ -267,7 +288,7 @@ class Trainer:
         metrics: dict[str, float] = {}
         if self.dist.main:
             if self.val_ds is not None and self.epoch % self.cfg.val_every_epochs == 0:
-                metrics = validate(self.model, self.val_ds, self.device, self.cfg.batch_size)
+                metrics = self.validate()
                 self._log("val", metrics)
                 if self._is_better(metrics):
                     self.best = {**metrics, "step": self.step, "epoch": self.epoch}
