@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = argparse.ArgumentParser(prog=f"depthnet_nano {name}", description=help_text)
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    try:  # `train --config C lr=1e-4 --no-progress epochs=2`: overrides around the options
+        args = parser.parse_intermixed_args(argv[1:])
+    except TypeError:  # a parser that intermixed parsing cannot handle
+        args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
     except DepthNetNanoError as exc:

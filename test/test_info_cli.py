@@ -44,3 +44,15 @@ def test_unknown_command_lists_commands() -> None:
     out = subprocess.run([_exe(), "nope"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "kitti2bag" in out.stdout + out.stderr
+
+
+def test_overrides_may_follow_options(tmp_path, capsys):
+    """`train --config C --no-progress lr=1e-3`: KEY=VALUE after an option still parses."""
+    from depthnet_nano_ros.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  - kind: kitti_raw\n    root: missing_folder\n")
+    assert main(["train", "--config", str(cfg), "--no-progress", "lr=1e-3",
+                 f"out_dir={tmp_path / 'o'}"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" not in err and "missing_folder does not exist" in err
