@@ -94,8 +94,10 @@ def reprojection_loss(target: torch.Tensor, sources: list[torch.Tensor], depth: 
                             for s, p in zip(sources, poses, strict=True)], 1)
         both = torch.cat([identity, reproj], 1)
         best, which = both.min(1)
+        # the mean over *all* pixels (monodepth2): an auto-masked pixel still counts with its
+        # unwarped error, so making a pixel worse can never take it out of the loss
+        photo = best.mean()
         keep = (which >= identity.shape[1]).float()  # a warped source beat every unwarped one
-        photo = (best * keep).sum() / keep.sum().clamp(min=1.0)
         ds = F.interpolate(disp, size=(h // scale, w // scale), mode="bilinear",
                            align_corners=False)
         im = F.interpolate(target, size=(h // scale, w // scale), mode="bilinear",

@@ -98,18 +98,24 @@ class SelfSupervisedTrainer(Trainer):
         # from running away beyond it (where the clamp would hold a pixel at 80 m for good)
         o = raw + (raw.clamp(lo, hi) - raw).detach()
         outside = (torch.relu(lo - raw) + torch.relu(raw - hi) / hi).mean()
-        if self.step < int(self.cfg.self_supervised.get("pose_warmup_steps", 50)):
+        if self.model.training and self.step < int(
+                self.cfg.self_supervised.get("pose_warmup_steps", 50)):
             o = o.detach()  # the pose network first learns to explain the initial depth
         depth = cfg.max_depth / o
         norm = [(x - _MEAN) / _STD for x in (target, prev, nxt)]
         poses = [self.pose_net.to(dev)(torch.cat([norm[0], n], 1)) for n in norm[1:]]
         loss, terms = reprojection_loss(target, [prev, nxt], depth, poses, K, o / cfg.max_depth)
-        return loss + RANGE_WEIGHT * outside, {**terms, "outside_range": float(outside)}
+        return loss + RANGE_WEIGHT * outside, {**terms, "outside_range": float(outside.detach())}
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One view-synthesis step."""
         self.net.train()
         self.pose_net.train()
+        warm = int(self.cfg.self_supervised.get("pose_warmup_steps", 50))
+        # after the pose warm-up the depth net's learning rate ramps up over as many steps:
+        # Adam's first updates move every weight by ~lr, which would shake a trained net
+        self.opt.param_groups[0]["lr_scale"] = min(1.0, max(0.0, (self.step - warm) /
+                                                            max(1, warm)))
         loss, terms = self._depth_and_loss(batch)
         self.optimize(loss)
         return {"loss": float(loss.detach()), **terms}
