@@ -127,20 +127,31 @@ def _depth_frames(source: BagSource, depth_topic: str,
     return out
 
 
-def bag_frames(spec: dict[str, Any], base: Path | None = None) -> list[BagFrame]:
-    """The frames of one `kind: rosbag2` source (module doc), in time order."""
+def source_bag(spec: dict[str, Any], base: Path | None) -> tuple[Path, str, float]:
+    """(bag path, part, val_fraction) of a rosbag2 source; relative paths from `base`."""
     if "path" not in spec or "image_topic" not in spec:
         raise TrainingError(f"rosbag2 source {spec} needs 'path' and 'image_topic'")
-    lidar, depth_topic = spec.get("lidar_topic"), spec.get("depth_topic")
-    if bool(lidar) == bool(depth_topic):
-        raise TrainingError("a rosbag2 source needs exactly one of lidar_topic (lidar-"
-                            "supervised) or depth_topic (depth-camera-supervised)")
     path = Path(str(spec["path"])).expanduser()
     path = path if path.is_absolute() or base is None else base / path
     part, frac = spec.get("part", "all"), float(spec.get("val_fraction", 0.1))
     if part not in ("train", "val", "all") or not 0 < frac < 1:
         raise TrainingError(f"rosbag2 source: part {part!r} must be train, val or all and "
                             f"val_fraction {frac} in (0, 1)")
+    return path, part, frac
+
+
+def take_part(items: list, part: str, n_val: int) -> list:
+    """The train (all but the last `n_val`), val (the last `n_val`) or all of time-ordered items."""
+    return {"train": items[:-n_val], "val": items[-n_val:], "all": items}[part]
+
+
+def bag_frames(spec: dict[str, Any], base: Path | None = None) -> list[BagFrame]:
+    """The frames of one `kind: rosbag2` source (module doc), in time order."""
+    path, part, frac = source_bag(spec, base)
+    lidar, depth_topic = spec.get("lidar_topic"), spec.get("depth_topic")
+    if bool(lidar) == bool(depth_topic):
+        raise TrainingError("a rosbag2 source needs exactly one of lidar_topic (lidar-"
+                            "supervised) or depth_topic (depth-camera-supervised)")
     topics = Topics(image=spec["image_topic"], lidar=lidar or Topics().lidar,
                     camera_info=spec.get("camera_info_topic") or Topics().camera_info)
     offset = float(spec.get("max_time_offset", 0.05))
@@ -162,7 +173,7 @@ def bag_frames(spec: dict[str, Any], base: Path | None = None) -> list[BagFrame]
             f"{lidar or depth_topic} within {offset:g} s; at least {MIN_FRAMES} are needed "
             "(record longer, lower 'every', or widen max_time_offset)")
     n_val = max(1, round(frac * len(raw)))
-    raw = {"train": raw[:-n_val], "val": raw[-n_val:], "all": raw}[part]
+    raw = take_part(raw, part, n_val)
     kind = "lidar" if lidar else "depth"
     return [BagFrame(rgb, depth, float(K[0, 0]), float(K[1, 2]), f"{path.name}@{stamp}/{kind}")
             for stamp, rgb, depth in raw]

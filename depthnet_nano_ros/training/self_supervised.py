@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from depthnet_nano_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from depthnet_nano_ros.model.transforms import normalize_rgb
 from depthnet_nano_ros.training.bag_dataset import bag_frames
 from depthnet_nano_ros.training.datasets import DepthDataset
 from depthnet_nano_ros.training.errors import TrainingError
@@ -48,16 +49,18 @@ def is_self_supervised(sources: list[dict[str, Any]]) -> bool:
 class SelfSupervisedTrainer(Trainer):
     """Monodepth2-style training (module doc); `cfg.train` holds ``supervision: self`` bags."""
 
+    def __init__(self, cfg, *args, **kwargs) -> None:
+        super().__init__(cfg, *args, **kwargs)
+        self.pose_net.to(self.device)
+        #: steps in which only the pose network learns (then the depth net's lr ramps up)
+        self.pose_warmup = int(cfg.self_supervised.get("pose_warmup_steps", 50))
+
     def _build_model(self):
         model, state = super()._build_model()
         self.pose_net = PoseNet()
         if state and state.get("pose_net"):
             self.pose_net.load_state_dict(state["pose_net"])
         return model, state
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """Depth and pose networks."""
-        return [*self.model.parameters(), *self.pose_net.parameters()]
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The pose network learns 10x faster: it starts from scratch, the depth net does not."""
@@ -87,7 +90,7 @@ class SelfSupervisedTrainer(Trainer):
             return train, TripletDataset(val_seqs, flip=False, seed=cfg.seed, at_least=1)
         return train, None
 
-    def _depth_and_loss(self, batch: dict[str, torch.Tensor]):
+    def _depth_and_loss(self, batch: dict[str, torch.Tensor], freeze_depth: bool = False):
         dev = self.device
         target, prev, nxt = (batch[k].to(dev) for k in ("target", "prev", "next"))
         K = batch["K"].to(dev)
@@ -98,12 +101,11 @@ class SelfSupervisedTrainer(Trainer):
         # from running away beyond it (where the clamp would hold a pixel at 80 m for good)
         o = raw + (raw.clamp(lo, hi) - raw).detach()
         outside = (torch.relu(lo - raw) + torch.relu(raw - hi) / hi).mean()
-        if self.model.training and self.step < int(
-                self.cfg.self_supervised.get("pose_warmup_steps", 50)):
+        if freeze_depth:
             o = o.detach()  # the pose network first learns to explain the initial depth
         depth = cfg.max_depth / o
         norm = [(x - _MEAN) / _STD for x in (target, prev, nxt)]
-        poses = [self.pose_net.to(dev)(torch.cat([norm[0], n], 1)) for n in norm[1:]]
+        poses = [self.pose_net(torch.cat([norm[0], n], 1)) for n in norm[1:]]
         loss, terms = reprojection_loss(target, [prev, nxt], depth, poses, K, o / cfg.max_depth)
         return loss + RANGE_WEIGHT * outside, {**terms, "outside_range": float(outside.detach())}
 
@@ -111,12 +113,12 @@ class SelfSupervisedTrainer(Trainer):
         """One view-synthesis step."""
         self.net.train()
         self.pose_net.train()
-        warm = int(self.cfg.self_supervised.get("pose_warmup_steps", 50))
+        warm = self.pose_warmup
         # after the pose warm-up the depth net's learning rate ramps up over as many steps:
         # Adam's first updates move every weight by ~lr, which would shake a trained net
         self.opt.param_groups[0]["lr_scale"] = min(1.0, max(0.0, (self.step - warm) /
                                                             max(1, warm)))
-        loss, terms = self._depth_and_loss(batch)
+        loss, terms = self._depth_and_loss(batch, freeze_depth=self.step < warm)
         self.optimize(loss)
         return {"loss": float(loss.detach()), **terms}
 
@@ -154,8 +156,9 @@ class SelfSupervisedTrainer(Trainer):
             "lidar" if self.lidar_val is not None else "none")
         scale, frames = 1.0, 0
         if how == "camera_height":
-            images = torch.stack([self.train_ds[k]["image"] for k in
-                                  range(0, len(self.train_ds), max(1, len(self.train_ds) // 20))])
+            step = max(1, len(seq.images) // 20)
+            images = torch.from_numpy(np.concatenate([normalize_rgb(im)
+                                                      for im in seq.images[::step]]))
             depth = predict_depth(model, images)[:, 0].numpy()
             scale, frames = height_scale(depth, seq.K, float(
                 self.cfg.self_supervised["camera_height"]))
@@ -165,8 +168,7 @@ class SelfSupervisedTrainer(Trainer):
             scale, frames = lidar_scale((p, g) for ps, gs in pairs
                                         for p, g in zip(ps, gs, strict=True))
         result = {"scale": scale, "from": how, "frames": frames}
-        extra = {k: v for k, v in info.extra.items()}
-        extra["self_supervised_scale"] = result
+        extra = {**info.extra, "self_supervised_scale": result}
         # metres on this camera: the estimator multiplies by f_camera / focal_px = scale
         save_checkpoint(path, model, input_size=info.input_size, train_config=info.train_config,
                         metrics=info.metrics, git_rev=info.git_rev, extra=extra,

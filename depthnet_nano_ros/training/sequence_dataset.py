@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from depthnet_nano_ros.errors import DepthNetNanoError
 from depthnet_nano_ros.evaluation.bag_source import BagSource, Topics, image_rgb
 from depthnet_nano_ros.model.transforms import normalize_rgb, resize_rgb
+from depthnet_nano_ros.training.bag_dataset import source_bag, take_part
 from depthnet_nano_ros.training.errors import TrainingError
 
 __all__ = ["MIN_MOTION", "Sequence", "TripletDataset", "bag_sequence"]
@@ -64,10 +65,7 @@ class Sequence:
 def bag_sequence(spec: dict[str, Any], size: tuple[int, int],
                  base: Path | None = None) -> Sequence:
     """The images of a ``supervision: self`` rosbag2 source (module doc), resized to `size`."""
-    if "path" not in spec or "image_topic" not in spec:
-        raise TrainingError(f"rosbag2 source {spec} needs 'path' and 'image_topic'")
-    path = Path(str(spec["path"])).expanduser()
-    path = path if path.is_absolute() or base is None else base / path
+    path, part, frac = source_bag(spec, base)
     topics = Topics(image=spec["image_topic"],
                     camera_info=spec.get("camera_info_topic") or Topics().camera_info)
     images: list[tuple[int, np.ndarray]] = []
@@ -87,14 +85,13 @@ def bag_sequence(spec: dict[str, Any], size: tuple[int, int],
         raise TrainingError(f"training bag {path}: {exc}") from exc
     images.sort(key=lambda item: item[0])
     images = images[::max(1, int(spec.get("every", 1)))]
-    part, frac = spec.get("part", "all"), float(spec.get("val_fraction", 0.1))
     n_val = max(3, round(frac * len(images)))  # the last ones in time, >= one triplet
     if len(images) < MIN_TRIPLETS + 2 + (n_val if part != "all" else 0):
         raise TrainingError(f"training bag {path} has {len(images)} images on "
                             f"{topics.image}; self-supervision needs at least "
                             f"{MIN_TRIPLETS + 2} consecutive ones for training"
                             f"{f' and {n_val} for validation' if part != 'all' else ''}")
-    images = {"train": images[:-n_val], "val": images[-n_val:], "all": images}[part]
+    images = take_part(images, part, n_val)
     scale = np.diag([size[1] / w0, size[0] / h0, 1.0])
     return Sequence([im for _s, im in images], scale @ K, f"bag {path} ({topics.image})")
 

@@ -67,7 +67,7 @@ BAG_DEFAULTS = {"out_dir": "runs/bag_finetune", "lr": 1e-4, "epochs": 10, "batch
 
 def bag_sources(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     """(train, val) data-source dicts of the --bag options."""
-    selfsup = getattr(args, "self_supervised", False)
+    selfsup = args.self_supervised
     if not args.image_topic or not (args.lidar_topic or args.depth_topic or selfsup):
         raise TrainingError("--bag needs --image-topic and one of --lidar-topic (lidar-"
                             "supervised), --depth-topic (depth-camera-supervised) or "
@@ -75,7 +75,7 @@ def bag_sources(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     if selfsup and args.depth_topic:
         raise TrainingError("--self-supervised takes no --depth-topic: a depth camera "
                             "supervises directly (drop --self-supervised)")
-    if getattr(args, "camera_height", None) is not None and not selfsup:
+    if args.camera_height is not None and not selfsup:
         raise TrainingError("--camera-height is for --self-supervised runs")
     info = args.camera_info_topic or args.image_topic.rsplit("/", 1)[0] + "/camera_info"
     common = {"kind": "rosbag2", "image_topic": args.image_topic, "camera_info_topic": info,
@@ -95,7 +95,7 @@ def _config(args: argparse.Namespace, overrides: list[str]) -> TrainConfig:
     scratch = (args.init or "").lower() == "none"  # --init none: random weights
     if args.init and not scratch:
         overrides.append(f"init_checkpoint={Path(args.init).resolve()}")
-    if getattr(args, "camera_height", None) is not None:
+    if args.camera_height is not None:
         overrides.append(f"self_supervised.camera_height={args.camera_height}")
     if args.config:
         return _with_bags(load_config(args.config, overrides), args)

@@ -183,13 +183,10 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
 
     # -- helpers --------------------------------------------------------------------------
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """What the optimizer updates (the depth network; subclasses add their own nets)."""
-        return list(self.model.parameters())
-
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Optimizer groups; a group's ``lr_scale`` multiplies the scheduled learning rate."""
-        return [{"params": self.trainable_parameters()}]
+        """Optimizer groups (the depth network; subclasses add their own nets); a group's
+        ``lr_scale`` multiplies the scheduled learning rate."""
+        return [{"params": list(self.model.parameters())}]
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimizer step `step` (warm-up, then constant or cosine)."""
@@ -233,7 +230,8 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]],
+                                           self.cfg.grad_clip)
         self.scaler.step(self.opt)
         self.scaler.update()
         self.step += 1

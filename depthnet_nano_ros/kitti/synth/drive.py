@@ -69,8 +69,7 @@ class SynthDrive:
         self.tables = prim_tables(self.scene)
         self.calib_files = CALIB_FILES
         if self.randomization is not None:
-            self.calib_files = self.randomization.calib_files(
-                self.randomization.camera(SynthCamera.kitti_2011_09_26()))
+            self.calib_files = self.randomization.calib_files(SynthCamera.kitti_2011_09_26())
         self.camera = SynthCamera.from_calib_files(self.calib_files)  # exactly what is written
         self.renderer = Renderer(self.camera, int(look_ss.generate_state(1)[0]))
         self.velodyne = Velodyne()

@@ -93,8 +93,9 @@ class Randomization:
         delta = rigid(axes.T, -axes.T @ centre)
         return replace(base, K=k, T_cam_velo=delta @ base.T_cam_velo)
 
-    def calib_files(self, camera: SynthCamera) -> dict[str, str]:
-        """KITTI calibration texts that describe `camera` (made by :meth:`camera`)."""
+    def calib_files(self, base: SynthCamera) -> dict[str, str]:
+        """KITTI calibration texts that describe :meth:`camera` of `base`."""
+        camera = self.camera(base)
         cam, velo = CALIB_FILES["calib_cam_to_cam.txt"], CALIB_FILES["calib_velo_to_cam.txt"]
         p_rect = calib_entry(cam, "P_rect_02", (3, 4))
         shift = np.linalg.solve(p_rect[:, :3], p_rect[:, 3])  # camera 2's offset from camera 0
